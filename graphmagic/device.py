@@ -1,0 +1,128 @@
+"""Resolve ``--device`` to a ``torch.device`` and scope it to one cell.
+
+``resolve`` raises ``UsageError`` for an unknown or unavailable device, except when the
+environment sets ``GRAPHMAGIC_DEVICE_FALLBACK=cpu``: then the cell runs on the CPU and the
+returned ``DeviceChoice`` carries a note saying so. ``default_device`` only enters
+PyTorch's default-device context when it changes something: that context is a Python
+``TorchFunctionMode`` over every torch call (1.65x on a small CPU training loop).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+from IPython.core.error import UsageError
+
+from .messages import t
+from .names import named_tensors
+
+FALLBACK_ENV = "GRAPHMAGIC_DEVICE_FALLBACK"
+ACCELERATORS = ("cuda", "mps", "xpu")
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: torch.device | None
+    requested: str | None = None
+    note: str | None = None  # set when the request could not be met and fell back
+
+
+def _backend(kind: str):
+    if kind == "mps":
+        return getattr(torch.backends, "mps", None)
+    return getattr(torch, kind, None)
+
+
+def _count(kind: str) -> int:
+    backend = _backend(kind)
+    try:
+        if backend is None or not backend.is_available():
+            return 0
+        return int(backend.device_count()) if hasattr(backend, "device_count") else 1
+    except Exception:  # a broken driver is "not available"
+        return 0
+
+
+def available() -> list[str]:
+    """The devices this process can use, e.g. ``['cpu', 'meta', 'cuda:0']``."""
+    found = ["cpu", "meta"]
+    for kind in ACCELERATORS:
+        n = _count(kind)
+        found += [kind] if kind == "mps" and n else [f"{kind}:{i}" for i in range(n)]
+    return found
+
+
+def best_accelerator() -> torch.device:
+    for kind in ACCELERATORS:
+        if _count(kind):
+            return torch.device(kind)
+    return torch.device("cpu")
+
+
+def _problem(spec: str) -> str | None:
+    """Why ``spec`` cannot be used here, or None when it can."""
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        return t("device.unknown", spec=spec)
+    if dev.type in ("cpu", "meta"):
+        return None
+    if dev.type not in ACCELERATORS:
+        return t("device.unsupported", spec=spec)
+    n = _count(dev.type)
+    if n == 0:
+        return t("device.unavailable", spec=spec)
+    if dev.index is not None and dev.index >= n:
+        return t("device.no_index", spec=spec, count=n)
+    return None
+
+
+def resolve(spec: str | None) -> DeviceChoice:
+    """Turn a ``--device`` value into a DeviceChoice, or raise UsageError."""
+    if spec is None:
+        return DeviceChoice(None)
+    spec = spec.strip()
+    if spec.lower() == "auto":
+        return DeviceChoice(best_accelerator(), spec)
+    problem = _problem(spec)
+    if problem is None:
+        return DeviceChoice(torch.device(spec), spec)
+    if os.environ.get(FALLBACK_ENV, "").strip().lower() == "cpu":
+        return DeviceChoice(torch.device("cpu"), spec, t("device.fallback", spec=spec, env=FALLBACK_ENV))
+    raise UsageError(t("device.error", problem=problem, available=", ".join(available() + ["auto"])))
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    return a.index == b.index or a.type == "cpu"
+
+
+@contextlib.contextmanager
+def default_device(device: torch.device | None):
+    """PyTorch's default-device context, entered only when it changes something."""
+    if device is None or _same_device(device, torch.get_default_device()):
+        yield
+        return
+    with device:
+        yield
+
+
+MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at least two devices")
+
+
+def mixed_device_hint(exc: BaseException, namespace: dict) -> str | None:
+    """For a 'tensors on different devices' error: which variables live where, and the fix."""
+    if not isinstance(exc, RuntimeError) or not any(s in str(exc) for s in MIXED_DEVICE_SIGNS):
+        return None
+    by_device: dict[str, list[str]] = defaultdict(list)
+    for name, tensor in named_tensors(namespace):
+        by_device[str(tensor.device)].append(name)
+    if not by_device:
+        return t("device.mixed_fix")
+    rows = [f"  {dev}: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
+            for dev, names in sorted(by_device.items())]
+    return "\n".join([t("device.mixed_head"), *rows, t("device.mixed_fix")])

@@ -1,0 +1,44 @@
+"""The message catalogue: every user-facing text of graphmagic, in English and Chinese.
+
+Each area keeps its texts in its own module here (``core``, ``tracking``, ``graph``,
+``pitfalls``), as two dicts ``EN`` and ``ZH`` with the same keys. ``t(key, **fields)``
+formats the text in the current language: ``%autograd_config --lang zh`` or the
+environment variable ``GRAPHMAGIC_LANG=zh`` choose Chinese; English is the default.
+"""
+from __future__ import annotations
+
+import os
+
+from . import core, graph, pitfalls, tracking
+
+LANGUAGES = ("en", "zh")
+_AREAS = (core, tracking, graph, pitfalls)
+
+CATALOGUE: dict[str, dict[str, str]] = {"en": {}, "zh": {}}
+for _area in _AREAS:
+    CATALOGUE["en"].update(_area.EN)
+    CATALOGUE["zh"].update(_area.ZH)
+
+_language: str | None = None
+
+
+def set_language(lang: str | None) -> None:
+    """Choose the language of all later texts (``None``: back to the environment's)."""
+    global _language
+    if lang is not None and lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; choose from {', '.join(LANGUAGES)}")
+    _language = lang
+
+
+def current_language() -> str:
+    if _language is not None:
+        return _language
+    env = os.environ.get("GRAPHMAGIC_LANG", "").strip().lower()
+    return "zh" if env.startswith("zh") else "en"
+
+
+def t(key: str, **fields: object) -> str:
+    """The text for ``key`` in the current language, formatted with ``fields``."""
+    texts = CATALOGUE[current_language()]
+    text = texts.get(key) or CATALOGUE["en"][key]
+    return text.format(**fields) if fields else text

@@ -1,0 +1,165 @@
+"""The options of ``%%autograd`` and ``%autograd_config``, declared once.
+
+The ``magic_arguments`` declarations below are both the parser and the manual that
+``%%autograd?`` shows. Every option parses to ``None`` when it is not given, so that
+``%autograd_config`` defaults and built-in defaults can be layered under a cell's own.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+from dataclasses import dataclass, field
+
+from IPython.core import magic_arguments as ma
+from IPython.core.error import UsageError
+
+from .findings import FINDING_KINDS
+
+ENGINES = ("graphmagic", "torchviz")
+DEFAULT_MAX_NODES = 300
+
+
+def _kinds(text: str) -> frozenset[str]:
+    kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(kinds - set(FINDING_KINDS) - {"all"})
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown finding kind {', '.join(unknown)}; choose from all, {', '.join(FINDING_KINDS)}"
+        )
+    return frozenset(FINDING_KINDS) if "all" in kinds else kinds
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one variable name, e.g. --graph loss,z")
+    return names
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+# Options a cell and %autograd_config share; each is a decorator for a magic function.
+SHARED = [
+    ma.argument("-d", "--device", default=None, metavar="DEVICE",
+                help="Run the cell with this default device: cpu, cuda, cuda:N, mps, xpu, "
+                     "meta, or auto (the best available accelerator, else cpu). Tensors and "
+                     "modules the cell creates without an explicit device land there. "
+                     "Without it the cell runs as written."),
+    ma.argument("-q", "--quiet", action=argparse.BooleanOptionalAction, default=None,
+                help="Show only the findings (pitfall warnings), not the full report."),
+    ma.argument("--all", dest="show_all", action=argparse.BooleanOptionalAction, default=None,
+                help="List unchanged tensors in the variables table too (they are counted "
+                     "otherwise)."),
+    ma.argument("--trace", action=argparse.BooleanOptionalAction, default=None,
+                help="Trace the cell line by line: exact tensor-byte peak and which line "
+                     "allocated or changed what (slower, about 1.5-3x)."),
+    ma.argument("--no-graph", dest="show_graph", action="store_false", default=None,
+                help="Do not draw the autograd graph."),
+    ma.argument("--max-nodes", type=_count, default=None, metavar="N",
+                help=f"Collapse graphs larger than N nodes into summarised groups "
+                     f"(default {DEFAULT_MAX_NODES}; 0 draws everything)."),
+    ma.argument("--saved", action=argparse.BooleanOptionalAction, default=None,
+                help="Show the tensors each backward node saved (drawn as freed after "
+                     "backward())."),
+    ma.argument("--attrs", action=argparse.BooleanOptionalAction, default=None,
+                help="Show the attributes of each backward node."),
+    ma.argument("--engine", choices=ENGINES, default=None,
+                help="Who draws the graph: graphmagic (default) or the classic "
+                     "torchviz.make_dot picture."),
+    ma.argument("--no-warn", type=_kinds, default=None, metavar="KIND[,KIND]",
+                help="Silence these finding kinds (or 'all'): " + ", ".join(FINDING_KINDS) + "."),
+]
+
+CELL_ONLY = [
+    ma.argument("-o", "--out", default=None, metavar="NAME",
+                help="Also store the report in the variable NAME."),
+    ma.argument("--graph", dest="graph_roots", type=_names, default=None,
+                metavar="NAME[,NAME]",
+                help="Draw the graph from these variables only (default: what the cell "
+                     "computed, what it called backward() on, and its result)."),
+]
+
+CONFIG_ONLY = [
+    ma.argument("--lang", choices=("en", "zh"), default=None,
+                help="Language of graphmagic's messages (also GRAPHMAGIC_LANG=zh)."),
+    ma.argument("--reset", action="store_true", default=False,
+                help="Forget all defaults set earlier."),
+]
+
+
+def declare(arguments):
+    """Apply a list of ``magic_arguments.argument`` decorators to a magic function."""
+    def decorate(func):
+        for argument in reversed(arguments):
+            func = argument(func)
+        return ma.magic_arguments()(func)
+    return decorate
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """One cell's options after cell > %autograd_config > built-in defaults."""
+    device: str | None = None
+    quiet: bool = False
+    show_all: bool = False
+    trace: bool = False
+    show_graph: bool = True
+    max_nodes: int = DEFAULT_MAX_NODES
+    saved: bool = False
+    attrs: bool = False
+    engine: str = "graphmagic"
+    no_warn: frozenset[str] = field(default_factory=frozenset)
+    out: str | None = None
+    graph_roots: tuple[str, ...] | None = None
+
+
+DEFAULTABLE = ("device", "quiet", "show_all", "trace", "show_graph", "max_nodes", "saved",
+               "attrs", "engine", "no_warn")
+
+
+def parse_line(func, line: str) -> dict[str, object]:
+    """Parse a magic's argument line; what was not given is left out."""
+    try:
+        args = ma.parse_argstring(func, line)
+    except ValueError as err:  # shlex: unbalanced quotes
+        raise UsageError(f"cannot read the options {line!r}: {err}") from None
+    return {k: v for k, v in vars(args).items() if v is not None}
+
+
+def build(given: dict[str, object], defaults: dict[str, object]) -> CellOptions:
+    """Layer a cell's options over the configured defaults."""
+    merged = {**{k: v for k, v in defaults.items() if k in DEFAULTABLE}}
+    for key, value in given.items():
+        if key == "no_warn":
+            value = frozenset(defaults.get("no_warn", frozenset())) | value
+        merged[key] = value
+    if merged.get("out") is not None and not str(merged["out"]).isidentifier():
+        raise UsageError(f"--out needs a variable name, got {merged['out']!r}")
+    fields = {f.name for f in dataclasses.fields(CellOptions)}
+    return CellOptions(**{k: v for k, v in merged.items() if k in fields})
+
+
+def describe(defaults: dict[str, object]) -> str:
+    """The defaults as the options that would set them."""
+    parts = []
+    for key in DEFAULTABLE:
+        if key not in defaults:
+            continue
+        value = defaults[key]
+        flag = {"show_all": "all", "show_graph": "graph"}.get(key, key).replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(f"--{flag}" if value else f"--no-{flag}")
+        elif isinstance(value, frozenset):
+            parts.append(f"--no-warn {','.join(sorted(value))}" if value else "")
+        else:
+            parts.append(f"--{flag} {shlex.quote(str(value))}")
+    return " ".join(p for p in parts if p)

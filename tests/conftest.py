@@ -1,0 +1,34 @@
+"""Shared fixtures: a real IPython shell with graphmagic loaded."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from IPython.testing.globalipapp import start_ipython
+
+
+@pytest.fixture(scope="session")
+def _shell():
+    return start_ipython()
+
+
+@pytest.fixture
+def ip(_shell):
+    """A real InteractiveShell with a fresh namespace, ``torch`` imported, graphmagic loaded."""
+    _shell.reset(new_session=False)
+    _shell.run_line_magic("load_ext", "graphmagic")
+    _shell.run_cell("import torch", store_history=True)
+    filters = list(warnings.filters)
+    yield _shell
+    _shell.run_line_magic("unload_ext", "graphmagic")
+    warnings.filters[:] = filters
+    torch.set_grad_enabled(True)
+
+
+def run(ip, cell: str):
+    """Run ``cell`` the way a notebook does (through the input transformers, with history)."""
+    return ip.run_cell(cell, store_history=True)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
