@@ -83,7 +83,8 @@ class AutogradMagics(Magics):
         run.depth = self._depth
         self.active = run
         try:
-            return runner.run_body(self.shell, code, last)
+            run.result = runner.run_body(self.shell, code, last)
+            return run.result
         except Exception as exc:
             runner.note_exception(run, exc)
             raise
@@ -137,6 +138,8 @@ class AutogradMagics(Magics):
         run = self.active
         if run is not None and run.depth == self._depth:
             self.active = None
+            last = getattr(self.shell, "last_execution_result", None)
+            run.result = getattr(last, "result", None)
             self._report(run)
         self._depth = max(0, self._depth - 1)
         if self._depth == 0:

@@ -65,6 +65,7 @@ class CellRun:
     shared: dict[str, Any] = field(default_factory=dict)  # data probes pass to later ones
     started: float = 0.0
     depth: int = 0
+    result: Any = None  # the cell's value (what Out[n] shows), set before collect
 
     @property
     def namespace(self) -> dict:
