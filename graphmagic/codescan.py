@@ -208,3 +208,11 @@ def scan(source: CellSource) -> CodeFacts:
     if source.tree is not None:
         scanner.visit(source.tree)
     return scanner.facts
+
+
+def facts_for(run) -> CodeFacts:
+    """The cell's facts, scanned once and shared through ``run.shared``."""
+    facts = run.shared.get("codefacts")
+    if facts is None:
+        facts = run.shared["codefacts"] = scan(run.source)
+    return facts
