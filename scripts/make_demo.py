@@ -1,0 +1,271 @@
+"""Write demo.ipynb: every lesson of the study notes as a %%autograd cell.
+
+Run from the repository root: ``python scripts/make_demo.py`` (the notebook is committed;
+regenerate it after editing the cells here).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+RAISES = {"tags": ["raises-exception"]}
+
+CELLS = [
+    ("md", """# graphmagic demo: the autograd lessons, shown automatically
+
+Each `%%autograd` cell runs exactly as a plain cell would, then graphmagic adds one report:
+the autograd graph (计算图) with every node named after your variables, a table of the tensors
+the cell created or changed (ids, versions, shared storage, memory), the memory figures, and
+findings for autograd pitfalls with the cell line and the fix.
+
+The lessons follow the study notes: gradients (梯度), devices (GPU/CPU), concatenation
+(张量连结), memory (节省内存) and the computation graph (计算图)."""),
+    ("code", """%load_ext graphmagic
+import torch
+import numpy as np"""),
+
+    ("md", """## 1. Gradient of a scalar output (标量)
+
+If `out = f(x)` is a scalar, `out.backward()` computes ∂out/∂x and stores it in `x.grad`.
+Here `out = Σ x²·y`, so `x.grad = 2·x·y` and `y.grad = x²`."""),
+    ("code", """%%autograd
+x = torch.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+y = torch.tensor([[5., 6.], [7., 8.]], requires_grad=True)  # 启用梯度跟踪
+out = (x.pow(2) * y).sum()  # square each element of x, times y, then sum
+out.backward()              # out is a scalar, so no argument is needed
+print(x.grad)               # ∂out/∂x
+print(y.grad)"""),
+
+    ("md", """## 2. A non-scalar output needs `gradient` (非标量)
+
+When `out` is a matrix, `out.backward()` refuses to guess the direction: it raises. This cell
+is meant to fail (it carries the `raises-exception` tag), and graphmagic names the fix."""),
+    ("code", """%%autograd
+x = torch.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+y = torch.tensor([[5., 6.], [7., 8.]], requires_grad=True)
+out = x.pow(2) * y   # a 2x2 matrix, not a scalar
+out.backward()""", RAISES),
+    ("md", """Give a tensor of `out`'s shape (the `grad_outputs`): the weight of each element in the
+final loss. `torch.ones_like(out)` weighs every element 1, which is the same as calling
+`backward()` on `out.sum()`."""),
+    ("code", """%%autograd
+out = x.pow(2) * y
+out.backward(torch.ones_like(out))  # gradient = ones: every element counts once
+g_ones = x.grad.clone()
+
+x.grad.zero_()                      # clear before the second backward (see lesson 7)
+y.grad.zero_()
+out = x.pow(2) * y
+out.sum().backward()                # the same gradient through a scalar
+print(g_ones)
+print(x.grad)
+torch.equal(g_ones, x.grad)"""),
+
+    ("md", """## 3. Devices: data on the GPU or the CPU
+
+`--device auto` runs the cell with the best available accelerator as the default device (a GPU
+when there is one, else the CPU, so this notebook runs anywhere); the report names the device.
+`z.to('cpu', torch.double)` moves *and* converts in one call (the notes printed `torch.double`
+beside `z.to('cpu')`, which converts nothing)."""),
+    ("code", """%%autograd --device auto
+x = torch.tensor([1, 2])               # lands on the cell's device
+device = x.device
+y = torch.ones_like(x, device=device)
+z = x + y
+print(z)
+print(z.to('cpu', torch.double))       # back on the CPU, as float64"""),
+
+    ("md", """## 4. Concatenation (张量连结)
+
+`torch.cat` takes a list of tensors and the axis to join along: `dim=0` stacks rows,
+`dim=1` joins columns."""),
+    ("code", """%%autograd
+X = torch.arange(12, dtype=torch.float32).reshape((3, 4))
+Y = torch.tensor([[2.0, 1, 4, 3], [1, 2, 3, 4], [4, 3, 2, 1]])
+torch.cat((X, Y), dim=0), torch.cat((X, Y), dim=1)"""),
+
+    ("md", """## 5. Saving memory (节省内存)
+
+`Y = Y + X` computes a new tensor in new memory and rebinds the name `Y` to it: the id changes,
+and the variables table shows `Y` as *rebound*."""),
+    ("code", """%%autograd
+before = id(Y)
+Y = Y + X
+id(Y) == before"""),
+    ("md", """In-place updates keep the address and overwrite the values (原地更新): slice assignment
+`Z[:] = <expression>` and augmented assignment `+=`. The table shows them as *in-place*."""),
+    ("code", """%%autograd
+Z = torch.zeros_like(Y)
+print('id(Z):', id(Z))"""),
+    ("code", """%%autograd
+Z[:] = X + Y
+print('id(Z):', id(Z))"""),
+    ("code", """%%autograd
+before = id(Y)
+Y += X
+id(Y) == before"""),
+
+    ("md", """## 6. The computation graph (计算图)
+
+Autograd records every operation at run time in a directed acyclic graph (DAG, 有向无环图):
+
+- **leaf nodes (叶子节点)**: tensors the user created with `requires_grad=True`; their
+  gradient stays in `.grad`; `is_leaf` is `True`;
+- **non-leaf nodes (非叶子节点)**: intermediate results; their gradient is freed after
+  `backward()` unless `retain_grad()` keeps it;
+- **edges (边)**: the operations (`MulBackward0`, `AddBackward0`, ...); gradients flow against
+  their direction.
+
+The notes drew this with `torchviz.make_dot`; `%%autograd` draws it with every node named
+(`--engine torchviz` gives the classic torchviz picture)."""),
+    ("code", """%%autograd
+x = torch.tensor([2.0], requires_grad=True)
+y = torch.tensor([3.0], requires_grad=True)
+z = x * y          # MulBackward0
+w = x + y          # AddBackward0
+out = z + w * 2    # AddBackward0 with two inputs"""),
+
+    ("md", """`backward()` needs a path from the tensor to leaves that require grad. Next: leaves,
+intermediate nodes, a retained gradient (`retain_grad`), a branch cut off with `detach()`
+and turned into a new leaf with `requires_grad_(True)`."""),
+    ("code", """%%autograd
+# leaves
+x = torch.tensor([1.0], requires_grad=True)
+y = torch.tensor([3.0])
+y.requires_grad = True
+
+# intermediate nodes
+ind_a = x * y * 2
+ind_b = x + y
+
+ind_a.retain_grad()        # keep this intermediate node's gradient
+
+det_a = ind_b.detach()     # a new branch, cut from the graph
+print(det_a.requires_grad) # False
+det_a.requires_grad_(True) # the detached tensor becomes a new leaf
+
+z = ind_a * ind_b + ind_b
+c = det_a * y"""),
+    ("md", """Backward from `z` and from `c`. Reading `ind_b.grad` gives `None`: a non-leaf without
+`retain_grad()` keeps no gradient, and PyTorch warns; graphmagic turns that warning into a
+finding with the line and the fix."""),
+    ("code", """%%autograd
+z.backward()
+
+print(x.requires_grad, y.requires_grad, ind_a.requires_grad, ind_b.requires_grad, z.requires_grad)
+print(x.is_leaf, y.is_leaf, ind_a.is_leaf, ind_b.is_leaf, z.is_leaf)
+
+print(x.grad, y.grad)
+print(ind_a.grad, ind_b.grad)  # non-leaf gradients are freed: None unless retain_grad()
+
+# zero the gradients so they do not add up (梯度清零)
+x.grad.zero_()
+y.grad.zero_()
+ind_a.grad.zero_()
+c.backward()
+print(det_a.grad, y.grad)
+print(det_a.is_leaf)"""),
+
+    ("md", """## 7. Computing the gradients again: zero first (梯度累积与清零)
+
+Gradients accumulate in the leaves' `.grad`. To compute them again, zero them, then run the
+forward computation again (in a training loop: `optimizer.zero_grad()` every step)."""),
+    ("code", """%%autograd
+det_a.grad.zero_()
+x.grad.zero_()
+y.grad.zero_()
+ind_a.grad.zero_()
+
+# the forward computation again
+ind_a = x * y * 2
+ind_a.retain_grad()
+ind_b = x + y
+z = ind_a * ind_b + ind_b
+z.backward()
+print(x.grad, y.grad)
+print(ind_a.grad, ind_b.grad)
+
+det_a.grad.zero_()
+x.grad.zero_()
+y.grad.zero_()
+ind_a.grad.zero_()
+
+c = det_a * y
+c.backward()
+print(det_a.grad, y.grad)
+print(det_a.is_leaf)"""),
+    ("md", """Forgetting to zero: two backward passes add up, so `w.grad` is twice the true gradient."""),
+    ("code", """%%autograd
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+for step in range(2):
+    loss = (w * 3).sum()
+    loss.backward()   # no zero_grad(): the gradients accumulate
+print(w.grad)         # tensor([6., 6.]), not tensor([3., 3.])"""),
+
+    ("md", """## 8. In-place operations on leaves (原位操作的限制)
+
+An in-place operation on a leaf that requires grad is refused (this cell is meant to fail)..."""),
+    ("code", """%%autograd
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+w += 1""", RAISES),
+    ("md", """...while `w.data += 1` slips past autograd: the gradient below is computed from the
+changed values (`2·(w+1)`), silently."""),
+    ("code", """%%autograd
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+loss = (w ** 2).sum()
+w.data += 1           # changes w behind autograd's back
+loss.backward()
+print(w.grad)         # tensor([4., 6.]), not the true tensor([2., 4.])"""),
+
+    ("md", """## 9. `torch.no_grad()` versus `detach()`
+
+- `with torch.no_grad():` disables graph building for the whole block (like
+  `torch.set_grad_enabled(False)`): results do not require grad, nothing is recorded.
+- `b = a.detach()` returns a tensor that **shares `a`'s memory** (same storage) but is cut
+  from the graph: changing one changes the other; `requires_grad` is `False` until you set it,
+  which makes it a new leaf."""),
+    ("code", """%%autograd
+a = torch.tensor([1.0, 2.0], requires_grad=True)
+with torch.no_grad():
+    doubled = a * 2        # no graph is recorded here
+b = a.detach()             # same storage as a, no graph
+b[0] = 10.0                # ... so a changes too
+print(doubled.requires_grad, b.requires_grad, a)
+b.requires_grad_(True)     # b becomes a new leaf
+print(b.is_leaf)"""),
+    ("md", """A result computed under `no_grad` has no path back to `a`, so `backward()` on it fails
+(meant to fail)."""),
+    ("code", """%%autograd
+doubled.sum().backward()""", RAISES),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, text, *meta in CELLS:
+        make = new_markdown_cell if kind == "md" else new_code_cell
+        cell = make(text)
+        if meta:
+            cell.metadata.update({k: list(v) for k, v in meta[0].items()})
+        nb.cells.append(cell)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"  # stable ids: regenerating gives the same file
+    return nb
+
+
+def main() -> int:
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "demo.ipynb"
+    nb = build()
+    nbformat.validate(nb)
+    nbformat.write(nb, target)
+    print(f"wrote {target} ({len(nb.cells)} cells)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
