@@ -140,6 +140,9 @@ class AutogradMagics(Magics):
             self.active = None
             last = getattr(self.shell, "last_execution_result", None)
             run.result = getattr(last, "result", None)
+            error = getattr(last, "error_in_exec", None)
+            if error is not None:  # KeyboardInterrupt and the like skip the exception hook
+                runner.note_exception(run, error)
             self._report(run)
         self._depth = max(0, self._depth - 1)
         if self._depth == 0:
