@@ -113,14 +113,14 @@ class AutogradMagics(Magics):
         A cell's own options win over these. ``--reset`` forgets them all.
         """
         given = options.parse_line(self.autograd_config, line)
+        if "device" in given:
+            resolve(given["device"])  # refuse a bad device now, before changing anything
         if given.pop("reset", False):
             self.defaults.clear()
             messages.set_language(None)
         lang = given.pop("lang", None)
         if lang:
             messages.set_language(lang)
-        if "device" in given:
-            resolve(given["device"])  # refuse a bad device now, not in every later cell
         self.defaults.update(given)
         if not line.strip():
             shown = options.describe(self.defaults)
