@@ -1,8 +1,8 @@
 """Resolve ``--device`` to a ``torch.device`` and scope it to one cell.
 
 ``resolve`` raises ``UsageError`` for an unknown or unavailable device, except when the
-environment sets ``GRAPHMAGIC_DEVICE_FALLBACK=cpu``: then the cell runs on the CPU and the
-returned ``DeviceChoice`` carries a note saying so. ``default_device`` only enters
+environment sets ``GRAPHMAGIC_DEVICE_FALLBACK=cpu``: then a device that is valid but missing
+here is replaced by the CPU and the returned ``DeviceChoice`` carries a note saying so. ``default_device`` only enters
 PyTorch's default-device context when it changes something: that context is a Python
 ``TorchFunctionMode`` over every torch call (1.65x on a small CPU training loop).
 """
@@ -62,11 +62,17 @@ def best_accelerator() -> torch.device:
     return torch.device("cpu")
 
 
+def _parse(spec: str) -> torch.device | None:
+    try:
+        return torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        return None
+
+
 def _problem(spec: str) -> str | None:
     """Why ``spec`` cannot be used here, or None when it can."""
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, ValueError, TypeError):
+    dev = _parse(spec)
+    if dev is None:
         return t("device.unknown", spec=spec)
     if dev.type in ("cpu", "meta"):
         return None
@@ -90,15 +96,27 @@ def resolve(spec: str | None) -> DeviceChoice:
     problem = _problem(spec)
     if problem is None:
         return DeviceChoice(torch.device(spec), spec)
-    if os.environ.get(FALLBACK_ENV, "").strip().lower() == "cpu":
+    fallback = os.environ.get(FALLBACK_ENV, "").strip().lower() == "cpu"
+    if fallback and _parse(spec) is not None:  # a device missing here, not a typo
         return DeviceChoice(torch.device("cpu"), spec, t("device.fallback", spec=spec, env=FALLBACK_ENV))
     raise UsageError(t("device.error", problem=problem, available=", ".join(available() + ["auto"])))
+
+
+def _indexed(device: torch.device) -> torch.device:
+    """``cuda`` -> ``cuda:<current>``, as ``torch.get_default_device`` reports it."""
+    if device.index is not None or device.type in ("cpu", "meta"):
+        return device
+    current = getattr(getattr(torch, device.type, None), "current_device", None)
+    try:
+        return torch.device(device.type, current() if current is not None else 0)
+    except Exception:
+        return device
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
     if a.type != b.type:
         return False
-    return a.index == b.index or a.type == "cpu"
+    return a.type in ("cpu", "meta") or _indexed(a) == _indexed(b)
 
 
 @contextlib.contextmanager
@@ -111,7 +129,8 @@ def default_device(device: torch.device | None):
         yield
 
 
-MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at least two devices")
+MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at least two devices",
+                      "is not on the expected device")  # the last: torch's meta/prims check
 
 
 def mixed_device_hint(exc: BaseException, namespace: dict) -> str | None:
