@@ -119,14 +119,29 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type in ("cpu", "meta") or _indexed(a) == _indexed(b)
 
 
+def _global_context():
+    return getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)
+
+
 @contextlib.contextmanager
 def default_device(device: torch.device | None):
-    """PyTorch's default-device context, entered only when it changes something."""
+    """Make ``device`` the default for the cell, only when it changes something.
+
+    Done with ``torch.set_default_device`` rather than ``with device:``, and undone only if
+    the global default is still ours: a cell that calls ``torch.set_default_device`` itself
+    keeps its choice, as a plain cell does (nesting it in ``with device:`` breaks PyTorch).
+    """
     if device is None or _same_device(device, torch.get_default_device()):
         yield
         return
-    with device:
+    previous = _global_context()
+    torch.set_default_device(device)
+    ours = _global_context()
+    try:
         yield
+    finally:
+        if _global_context() is ours:
+            torch.set_default_device(previous.device if previous is not None else None)
 
 
 MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at least two devices",

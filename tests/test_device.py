@@ -58,7 +58,27 @@ def test_device_cpu_over_a_global_default(ip):
         torch.set_default_device(None)
     assert report.device == torch.device("cpu")
     assert ip.user_ns["x"].device == torch.device("cpu")
-    assert ip.user_ns["modes"] == ["DeviceContext", "DeviceContext"]
+    assert ip.user_ns["modes"] == ["DeviceContext"]
+
+
+@pytest.mark.parametrize("inside,after", [("'cpu'", "cpu"), ("'meta'", "meta"), ("None", "cpu")])
+@pytest.mark.parametrize("outside", [None, "meta"])
+def test_cell_that_sets_the_default_device_itself(ip, inside, after, outside):
+    """torch.set_default_device in a --device cell acts as in a plain cell, and sticks."""
+    cell = f"torch.set_default_device({inside})\nx = torch.zeros(1)"
+    torch.set_default_device(outside)
+    try:
+        plain = run(ip, cell)
+        plain_state = (torch.get_default_device(), ip.user_ns["x"].device)
+        torch.set_default_device(outside)
+        result = run(ip, "%%autograd --device " + ("cpu" if outside else "meta") + "\n" + cell)
+        state = (torch.get_default_device(), ip.user_ns["x"].device)
+        modes = torch.overrides._get_current_function_mode_stack()
+    finally:
+        torch.set_default_device(None)
+    assert plain.error_in_exec is None and result.error_in_exec is None
+    assert state == plain_state == (torch.device(after), torch.device(after))
+    assert len(modes) == (inside != "None")
 
 
 def test_device_auto(ip):
