@@ -54,15 +54,14 @@ class AutogradMagics(Magics):
         given = options.parse_line(self.autograd, line)
         opts = options.build(given, self.defaults)
         if self.active is not None:
-            raise UsageError("%%autograd is already tracking this cell.")
+            raise UsageError(t("magic.nested"))
         if cell is None:
             return self._begin_in_cell(opts)
         return self._run_direct(opts, line, cell)
 
     def _begin_in_cell(self, opts: options.CellOptions) -> None:
         if self._depth == 0:
-            raise UsageError("%autograd works inside a running cell; to run code under it "
-                             "from a program, use shell.run_cell_magic('autograd', OPTIONS, CODE).")
+            raise UsageError(t("magic.outside_cell"))
         frame = runner.caller_cell_frame()
         filename = frame.f_code.co_filename if frame is not None else None
         first = frame.f_lineno if frame is not None else 1
@@ -102,7 +101,7 @@ class AutogradMagics(Magics):
                 data, metadata = self.shell.display_formatter.format(report)
                 self.shell.display_pub.publish(data=data, metadata=metadata)
         except Exception as err:  # never a traceback from graphmagic after the user's cell
-            print(f"graphmagic: could not show the report: {err!r}", file=sys.stderr)
+            print(t("report.not_shown", error=repr(err)), file=sys.stderr)
 
     # ---- %autograd_config -------------------------------------------------------
     @line_magic

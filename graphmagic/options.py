@@ -15,6 +15,7 @@ from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
 
 from .findings import FINDING_KINDS
+from .messages import t
 
 ENGINES = ("graphmagic", "torchviz")
 DEFAULT_MAX_NODES = 300
@@ -25,15 +26,14 @@ def _kinds(text: str) -> frozenset[str]:
     unknown = sorted(kinds - set(FINDING_KINDS) - {"all"})
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown finding kind {', '.join(unknown)}; choose from all, {', '.join(FINDING_KINDS)}"
-        )
+            t("option.unknown_kind", kinds=", ".join(unknown), allowed=", ".join(FINDING_KINDS)))
     return frozenset(FINDING_KINDS) if "all" in kinds else kinds
 
 
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise argparse.ArgumentTypeError("give at least one variable name, e.g. --graph loss,z")
+        raise argparse.ArgumentTypeError(t("option.no_names"))
     return names
 
 
@@ -41,9 +41,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(t("option.not_count", text=repr(text))) from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+        raise argparse.ArgumentTypeError(t("option.negative", value=value))
     return value
 
 
@@ -131,7 +131,7 @@ def parse_line(func, line: str) -> dict[str, object]:
     try:
         args = ma.parse_argstring(func, line)
     except ValueError as err:  # shlex: unbalanced quotes
-        raise UsageError(f"cannot read the options {line!r}: {err}") from None
+        raise UsageError(t("option.unreadable", line=repr(line), error=err)) from None
     return {k: v for k, v in vars(args).items() if v is not None}
 
 
@@ -143,7 +143,7 @@ def build(given: dict[str, object], defaults: dict[str, object]) -> CellOptions:
             value = frozenset(defaults.get("no_warn", frozenset())) | value
         merged[key] = value
     if merged.get("out") is not None and not str(merged["out"]).isidentifier():
-        raise UsageError(f"--out needs a variable name, got {merged['out']!r}")
+        raise UsageError(t("option.bad_out", value=repr(merged["out"])))
     fields = {f.name for f in dataclasses.fields(CellOptions)}
     return CellOptions(**{k: v for k, v in merged.items() if k in fields})
 

@@ -16,7 +16,8 @@ Fields (stable; tracking, graph and pitfalls fill them in):
 - ``errors``: graphmagic's own problems while reporting (never raised into the cell).
 
 A section is any object with ``to_json()``, ``to_text()`` and ``to_html()``; a falsy
-section is not shown. ``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any
+section is not shown, and one that raises while rendering shows one internal-error line
+(its JSON is ``None`` and the error is listed in the JSON's ``errors``). ``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any
 picture inline as SVG) and ``application/vnd.graphmagic.report+json``.
 """
 from __future__ import annotations
@@ -67,12 +68,19 @@ class Report:
     def sections(self) -> list[tuple[str, Any]]:
         """The filled sections in display order."""
         return [(name, s) for name, s in (("graph", self.graph), ("variables", self.variables),
-                                           ("memory", self.memory)) if s]
+                                           ("memory", self.memory)) if _filled(s)]
 
     # ---- data ---------------------------------------------------------------------
     def to_json(self) -> dict:
+        errors = list(self.errors)  # plus any section that fails to give its data
+
         def section(s: Any) -> Any:
-            return s.to_json() if s is not None else None
+            if s is None:
+                return None
+            data, error = _render(s, "to_json")
+            if error:
+                errors.append(error)
+            return data
 
         return {
             "version": REPORT_VERSION,
@@ -86,7 +94,7 @@ class Report:
             "graph": section(self.graph),
             "findings": [f.to_json() for f in self.findings],
             "exception": self.exception,
-            "errors": list(self.errors),
+            "errors": errors,
         }
 
     def is_empty(self) -> bool:
@@ -104,7 +112,9 @@ class Report:
             parts.append("! " + self.device_note)
         parts += [f.to_text() for f in self.findings]
         if not self.quiet:
-            parts += [s.to_text() for _, s in self.sections()]
+            for _, s in self.sections():
+                text, error = _render(s, "to_text")
+                parts.append(t("report.internal_error", error=error) if error else text)
         parts += [t("report.internal_error", error=e) for e in self.errors]
         return "\n".join(p for p in parts if p)
 
@@ -117,7 +127,11 @@ class Report:
         for f in self.findings:
             parts.append(f'<div class="graphmagic-finding" style="{FINDING_STYLE}">{esc(f.to_text())}</div>')
         if not self.quiet:
-            parts += [f'<div class="graphmagic-{name}">{s.to_html()}</div>' for name, s in self.sections()]
+            for name, s in self.sections():
+                body, error = _render(s, "to_html")
+                if error:
+                    body = f'<div style="color:#a00">{esc(t("report.internal_error", error=error))}</div>'
+                parts.append(f'<div class="graphmagic-{name}">{body}</div>')
         for e in self.errors:
             parts.append(f'<div style="color:#a00">{esc(t("report.internal_error", error=e))}</div>')
         parts.append("</div>")
@@ -131,6 +145,22 @@ class Report:
 
     def __repr__(self) -> str:
         return self.to_text()
+
+
+def _filled(section: Any) -> bool:
+    try:
+        return bool(section)
+    except Exception:  # shown, so that rendering it reports the problem
+        return True
+
+
+def _render(section: Any, how: str) -> tuple[Any, str | None]:
+    """``(output, None)``, or ``(None, error)`` when the section fails: one faulty section
+    never takes the report (or the user's cell output) down with it."""
+    try:
+        return getattr(section, how)(), None
+    except Exception as err:
+        return None, f"{type(section).__name__}.{how}: {err!r}"
 
 
 def _seconds(s: float) -> str:

@@ -172,6 +172,8 @@ def test_lang_zh_switches_texts(ip, capsys):
     assert "设备" in ip.user_ns["r"].to_text()
     result = run(ip, "%%autograd --device banana\nx = 2")
     assert "不是设备名" in str(result.error_in_exec)
+    result = run(ip, "%%autograd --max-nodes -1\nx = 2")
+    assert "需要 0 或更大的数" in str(result.error_in_exec)
     run(ip, "%autograd_config --lang en")
     assert "device" in ip.user_ns["r"].to_text() and "设备" not in ip.user_ns["r"].to_text()
 

@@ -36,6 +36,22 @@ class Section:
         return self.html_body or f"<p>{self.name} section html</p>"
 
 
+class Broken(Section):
+    """A section with a bug in every method."""
+
+    def __bool__(self):
+        raise KeyError("bool")
+
+    def to_json(self):
+        raise KeyError("json")
+
+    def to_text(self):
+        raise KeyError("text")
+
+    def to_html(self):
+        raise KeyError("<html>")
+
+
 def _finding(**kw):
     fields = dict(kind="nonleaf-grad", variable="y", line=3, cell="In[7]",
                   message="y.grad is None", fix="call y.retain_grad()", code="y.grad", count=1)
@@ -177,3 +193,19 @@ def test_displayed_report_of_a_cell_carries_json(ip):
     assert data == json.loads(json.dumps(ip.user_ns["r"].to_json(), default=str))
     assert data["cell"] == f"In[{result.execution_count}]"
     assert data["device"] == "cpu" and data["wall_time"] > 0
+
+
+def test_a_broken_section_does_not_take_the_report_down(ip, capsys):
+    report = _report(variables=Broken("variables"))
+    data, _ = ip.display_formatter.format(report)
+    shown = capsys.readouterr()
+    assert "Traceback" not in shown.out + shown.err
+    assert {"text/plain", "text/html", JSON_MIME} <= set(data)
+    assert "graph section text" in data["text/plain"] and "memory section text" in data["text/plain"]
+    assert "Broken.to_text: KeyError('text')" in data["text/plain"]
+    assert "graph section html" in data["text/html"]
+    assert "Broken.to_html: KeyError(&#x27;&lt;html&gt;&#x27;)" in data["text/html"]
+    assert data[JSON_MIME]["variables"] is None
+    assert data[JSON_MIME]["errors"] == ["Broken.to_json: KeyError('json')"]
+    assert data[JSON_MIME]["graph"] == {"section": "graph", "rows": [1, 2]}
+    assert report.errors == []  # rendering does not change the report

@@ -19,7 +19,16 @@ EN: dict[str, str] = {
     "config.none": "No %autograd_config defaults are set.",
     "config.current": "%autograd_config defaults: {options}",
     "config.lang": "language: {lang}",
-    "magic.body_and_begin": "%%autograd takes its options on the first line only.",
+    "magic.nested": "%%autograd is already tracking this cell.",
+    "magic.outside_cell": "%autograd works inside a running cell; to run code under it from a "
+                          "program, use shell.run_cell_magic('autograd', OPTIONS, CODE).",
+    "report.not_shown": "graphmagic could not show the report: {error}",
+    "option.unknown_kind": "unknown finding kind {kinds}; choose from all, {allowed}",
+    "option.no_names": "give at least one variable name, e.g. --graph loss,z",
+    "option.not_count": "expected a whole number, got {text}",
+    "option.negative": "expected 0 or more, got {value}",
+    "option.bad_out": "--out needs a variable name, got {value}",
+    "option.unreadable": "cannot read the options {line}: {error}",
 }
 
 ZH: dict[str, str] = {
@@ -41,5 +50,14 @@ ZH: dict[str, str] = {
     "config.none": "尚未设置 %autograd_config 默认选项。",
     "config.current": "%autograd_config 默认选项：{options}",
     "config.lang": "语言：{lang}",
-    "magic.body_and_begin": "%%autograd 的选项只能写在第一行。",
+    "magic.nested": "%%autograd 已经在跟踪这个单元。",
+    "magic.outside_cell": "%autograd 只能在正在运行的单元中使用；若要在程序里这样运行代码，"
+                          "请用 shell.run_cell_magic('autograd', OPTIONS, CODE)。",
+    "report.not_shown": "graphmagic 无法显示报告：{error}",
+    "option.unknown_kind": "未知的提示类型 {kinds}；可选：all, {allowed}",
+    "option.no_names": "请至少给出一个变量名，例如 --graph loss,z",
+    "option.not_count": "需要一个整数，收到的是 {text}",
+    "option.negative": "需要 0 或更大的数，收到的是 {value}",
+    "option.bad_out": "--out 需要一个变量名，收到的是 {value}",
+    "option.unreadable": "无法读取选项 {line}：{error}",
 }
