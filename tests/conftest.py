@@ -24,6 +24,8 @@ def ip(_shell):
     _shell.run_line_magic("unload_ext", "graphmagic")
     warnings.filters[:] = filters
     torch.set_grad_enabled(True)
+    torch.autograd.set_detect_anomaly(False)
+    torch.set_default_device(None)
 
 
 def run(ip, cell: str):
