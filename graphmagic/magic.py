@@ -51,6 +51,7 @@ class AutogradMagics(Magics):
             out = (x.pow(2) * 3).sum()
             out.backward()
         """
+        __tracebackhide__ = True  # the cell's own exception shows the cell's frames only
         given = options.parse_line(self.autograd, line)
         opts = options.build(given, self.defaults)
         if self.active is not None:
@@ -75,6 +76,7 @@ class AutogradMagics(Magics):
         self.active.depth = self._depth
 
     def _run_direct(self, opts: options.CellOptions, line: str, body: str):
+        __tracebackhide__ = True
         filename, code, last = runner.compile_body(self.shell, body, runner.cell_number(self.shell))
         choice = resolve(opts.device)
         source = CellSource(f"%%autograd {line}".rstrip() + "\n" + body, filename=filename)

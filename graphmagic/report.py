@@ -141,7 +141,15 @@ class Report:
         makers = {"text/plain": self.to_text, "text/html": self.to_html,
                   JSON_MIME: lambda: json.loads(json.dumps(self.to_json(), default=str))}
         wanted = [m for m in makers if (not include or m in include) and not (exclude and m in exclude)]
-        return {m: makers[m]() for m in wanted}
+        bundle = {}
+        for mime in wanted:
+            try:
+                bundle[mime] = makers[mime]()
+            except Exception as err:  # never a traceback from the report itself
+                problem = t("report.internal_error", error=repr(err))
+                bundle[mime] = {"version": REPORT_VERSION, "cell": self.cell, "errors": [problem]} \
+                    if mime == JSON_MIME else html.escape(problem) if mime == "text/html" else problem
+        return bundle
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -119,8 +119,12 @@ def begin(shell, options: CellOptions, choice: DeviceChoice, source: CellSource,
     if choice.note:
         print(f"graphmagic: {choice.note}", file=sys.stderr)
     try:
-        for probe in probes:
-            probe.start(run)
+        for probe in list(probes):
+            try:
+                probe.start(run)
+            except Exception as err:  # a broken probe must not stop the user's cell
+                run.report.errors.append(f"{type(probe).__name__}: {err!r}")
+                run.probes.remove(probe)
         run.stack.enter_context(default_device(choice.device))
         _install_exception_hook(run)
     except BaseException:
@@ -207,6 +211,7 @@ def compile_body(shell, body: str, execution_count: int):
 
 def run_body(shell, code, last_code):
     """Run compiled body code in the user namespace; return the trailing value."""
+    __tracebackhide__ = True
     _awaited(shell, eval(code, shell.user_global_ns, shell.user_ns))
     if last_code is None:
         return None
@@ -215,6 +220,7 @@ def run_body(shell, code, last_code):
 
 def _awaited(shell, value):
     """Await what top-level ``await`` made a coroutine."""
+    __tracebackhide__ = True
     if inspect.iscoroutine(value):
         return shell.loop_runner(value)
     return value

@@ -14,6 +14,7 @@ from IPython.core.error import UsageError
 import graphmagic
 from graphmagic import options as gm_options
 from graphmagic.report import Report
+from graphmagic.runner import Probe
 
 
 def _our_callbacks(ip):
@@ -387,3 +388,56 @@ def test_nested_autograd_is_a_usage_error(ip):
     result = run(ip, "%%autograd\nget_ipython().run_cell_magic('autograd', '', 'x = 1')")
     assert type(result.error_in_exec) is UsageError
     assert ip.magics_manager.registry["AutogradMagics"].active is None
+
+
+def test_run_cell_magic_traceback_shows_no_graphmagic_frames(ip, capsys):
+    result = run(ip, "get_ipython().run_cell_magic('autograd', '', 'x = 1\\n1 / 0')")
+    assert type(result.error_in_exec) is ZeroDivisionError
+    out = capsys.readouterr().out
+    assert "----> 3 1 / 0" in out
+    assert "graphmagic" not in out.split("ZeroDivisionError: division by zero")[0]
+
+
+_COLLECTED: list[str] = []
+
+
+class _Broken(Probe):
+    def __init__(self, where):
+        self.where = where
+
+    def start(self, run_):
+        if self.where == "start":
+            raise RuntimeError("start broke")
+
+    def on_exception(self, run_, exc):
+        if self.where == "on_exception":
+            raise RuntimeError("hint broke")
+
+    def collect(self, run_):
+        if self.where == "collect":
+            raise RuntimeError("collect broke")
+        _COLLECTED.append(self.where)
+
+
+@pytest.mark.parametrize("where", ["start", "on_exception", "collect"])
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_broken_probe_never_breaks_the_cell(ip, capsys, monkeypatch, where, raises):
+    import graphmagic.magic as magic_module
+
+    monkeypatch.setattr(magic_module, "cell_probes", lambda: [_Broken(where), _Broken("ok")])
+    _COLLECTED.clear()
+    body = "x = 41\n" + ("raise ValueError('own')" if raises else "x + 1")
+    result = run(ip, "%%autograd --out r\n" + body)
+    if raises:
+        assert type(result.error_in_exec) is ValueError
+    else:
+        assert result.error_in_exec is None and result.result == 42
+    report = ip.user_ns["r"]
+    message = {"start": "start broke", "on_exception": "hint broke", "collect": "collect broke"}
+    broke = where != "on_exception" or raises
+    assert report.errors == ([f"_Broken: RuntimeError('{message[where]}')"] if broke else [])
+    assert "ok" in _COLLECTED  # the healthy probe still reported
+    assert (where in _COLLECTED) == (where == "on_exception")
+    out = capsys.readouterr().out
+    assert out.count("Traceback") == (1 if raises else 0)
+    assert ("could not finish this part of the report" in out) == broke

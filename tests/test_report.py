@@ -209,3 +209,12 @@ def test_a_broken_section_does_not_take_the_report_down(ip, capsys):
     assert data[JSON_MIME]["errors"] == ["Broken.to_json: KeyError('json')"]
     assert data[JSON_MIME]["graph"] == {"section": "graph", "rows": [1, 2]}
     assert report.errors == []  # rendering does not change the report
+
+
+def test_a_broken_finding_does_not_raise_from_the_bundle(ip, capsys):
+    report = _report(findings=[object()])
+    data, _ = ip.display_formatter.format(report)
+    assert "Traceback" not in capsys.readouterr().out
+    assert "AttributeError" in data["text/plain"]
+    assert "AttributeError" in data["text/html"] and "<object" not in data["text/html"]
+    assert data[JSON_MIME]["cell"] == "In[7]" and "AttributeError" in data[JSON_MIME]["errors"][0]
