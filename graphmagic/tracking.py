@@ -1,8 +1,243 @@
-"""(being built: see the tracking issue)"""
+"""Which tensors a cell created, rebound, changed in place or deleted, and what shares storage.
+
+``TrackingProbe.start`` snapshots every tensor the namespace reaches (``names.named_tensors``:
+variables, module parameters and buffers, optimizer state, list/tuple/dict entries) as plain
+facts plus weak references; ``collect`` snapshots again (adding the cell's result as
+``Out[n]``), compares, fills ``run.report.variables`` and publishes a ``Tracking`` object as
+``run.shared["tracking"]`` for the graph and pitfall probes:
+
+- ``changed``: ``{name: 'new' | 'rebound' | 'in-place' | 'deleted'}`` (pasteable names).
+- ``details``: ``{name: code}`` for changed names: ``new-memory``, ``same-storage``,
+  ``shares-storage``, ``same-tensor``, ``via-data`` (``x.data += 1``: the version counter did
+  not move, autograd did not see it), ``storage-replaced`` (``x.data = t``), ``via-alias``
+  (changed through another name sharing its storage), ``new-then-in-place``, ``temporary``
+  (``Z[:] = X + Y``), ``result``, ``freed``, ``still-referenced`` ('' when none).
+- ``aliases``: ``aliasing.AliasGroup`` list (names sharing one storage, with how: ``same
+  tensor``, ``view``, ``slice``, ``detach``, ``.data``, ``shares storage``).
+- ``before`` / ``after``: ``{name: snapshot.TensorFacts}``: id, version, storage key, shape,
+  dtype, device, bytes, requires_grad, is_leaf, grad_fn name, retains_grad, grad set (+ its
+  id and version), ``_base`` id, inference.
+- ``lines``: ``{name: [sites.LineRef]}`` responsible lines; ``exact_lines`` is True under
+  ``--trace`` (lines seen running) and False when they are read from the code.
+- ``state_changes``: ``{name: [field]}`` autograd-state changes of tensors whose data did not
+  change (``requires_grad``, ``is_leaf``, ``grad_fn``, ``retains_grad``, ``grad``).
+- ``unchanged``: names of tensors the cell did not touch.
+
+Nothing in it refers to a tensor: after the cell only ids, versions and plain data remain.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import torch
+
+from . import aliasing, snapshot
+from .codescan import facts_for
+from .names import named_tensors
 from .runner import Probe
+from .sites import CellCode, LineRef
+from .snapshot import Snapshot, TensorFacts
+
+STATUSES = ("new", "rebound", "in-place", "deleted")
+STATE_FIELDS = ("requires_grad", "is_leaf", "grad_fn", "retains_grad")
+
+
+@dataclass
+class Tracking:
+    cell: str = ""
+    changed: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+    detail_args: dict[str, dict] = field(default_factory=dict)
+    aliases: list[aliasing.AliasGroup] = field(default_factory=list)
+    before: dict[str, TensorFacts] = field(default_factory=dict)
+    after: dict[str, TensorFacts] = field(default_factory=dict)
+    lines: dict[str, list[LineRef]] = field(default_factory=dict)
+    state_changes: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+    exact_lines: bool = False
+
+    def status(self, name: str) -> str:
+        return self.changed.get(name, "unchanged")
+
+    def shares_storage_with(self, name: str) -> list[tuple[str, str]]:
+        """``[(other, how)]`` for the names sharing ``name``'s storage."""
+        out = []
+        for g in self.aliases:
+            if name in g.members:
+                for n, o, how in g.relations:
+                    if n == name:
+                        out.append((o, how))
+                    elif o == name:
+                        out.append((n, how))
+        return out
+
+
+def result_tensors(result, cell_number: int) -> list[tuple[str, torch.Tensor]]:
+    """The cell's value as ``Out[n]`` names, when it is a tensor or a tuple/list of them."""
+    if isinstance(result, torch.Tensor):
+        return [(f"Out[{cell_number}]", result)]
+    if isinstance(result, (tuple, list)) and result and len(result) <= 10_000:
+        return [(f"Out[{cell_number}][{i}]", v) for i, v in enumerate(result)
+                if isinstance(v, torch.Tensor)]
+    return []
+
+
+@dataclass
+class Trace:
+    """What ``--trace`` saw (filled by linetrace): exact lines per name."""
+    inplace: dict[str, list[LineRef]] = field(default_factory=dict)
+    bound: dict[str, list[LineRef]] = field(default_factory=dict)
+
+
+def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
+            code: CellCode, digests: dict[str, bytes | None] | None = None,
+            trace: Trace | None = None, result_names: frozenset[str] = frozenset()) -> Tracking:
+    """Classify every name of ``before`` and ``after``. ``current`` maps the after names to
+    their tensors (used only during the call, to tell a reused id from the same object)."""
+    digests = digests or {}
+    tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
+                  exact_lines=trace is not None)
+    tr.aliases = aliasing.groups(after, code.alias_rhs)
+    before_ids = {f.id for f in before.facts.values()}
+    before_storages = {f.storage for f in before.facts.values() if f.storage is not None}
+
+    def mark(name, status, detail="", lines=(), **args):
+        tr.changed[name] = status
+        tr.details[name] = detail
+        if args:
+            tr.detail_args[name] = args
+        tr.lines[name] = list(lines)
+
+    for name, a in after.facts.items():
+        b = before.facts.get(name)
+        obj = current.get(name)
+        traced_bind = trace.bound.get(name) if trace else None
+        if name in result_names:
+            others = [n for n in after.names.get(a.id, []) if n != name and n not in result_names]
+            if others:
+                mark(name, "new", "same-tensor", code.result_line(), other=others[0])
+            else:
+                mark(name, "new", "result", code.result_line())
+            continue
+        if b is None:
+            detail, args = _new_detail(name, a, before, after, before_ids, before_storages)
+            lines = traced_bind or code.bound(name)
+            inplace_lines = _inplace_lines(name, code, trace)
+            first = min((r.line for r in lines), default=0)
+            later = [r for r in inplace_lines if r.line > first or r.cell != code.cell]
+            if a.version and later:
+                mark(name, "in-place", "new-then-in-place", lines + later, line=first,
+                     rhs=_temporary(name, code))
+            else:
+                mark(name, "new", detail, lines, **args)
+            continue
+        same = a.id == b.id and before.alive(b.id) is obj and obj is not None
+        if not same:
+            detail, args = _rebound_detail(a, b, before, after, before_storages)
+            mark(name, "rebound", detail, traced_bind or code.bound(name), **args)
+            continue
+        if a.storage != b.storage:
+            mark(name, "in-place", "storage-replaced", code.changed_in_place(name, via_data=True)
+                 or _inplace_lines(name, code, trace))
+        elif a.version is not None and b.version is not None and a.version != b.version:
+            rhs = _temporary(name, code)
+            mark(name, "in-place", "temporary" if rhs else "", _inplace_lines(name, code, trace),
+                 **({"rhs": rhs} if rhs else {}))
+        elif code.data_sites(name) and (name not in digests or digests[name] is None
+                                         or digests[name] != snapshot.digest(obj)):
+            mark(name, "in-place", "via-data", code.changed_in_place(name, via_data=True))
+        else:
+            changes = _state_changes(a, b)
+            if changes:
+                tr.state_changes[name] = changes
+            tr.unchanged.append(name)
+
+    for name, b in before.facts.items():
+        if name not in after.facts:
+            alive = before.alive(b.id) is not None
+            mark(name, "deleted", "still-referenced" if alive else "freed", code.removed(name))
+
+    _propagate_through_aliases(tr)
+    return tr
+
+
+def _inplace_lines(name: str, code: CellCode, trace: Trace | None) -> list[LineRef]:
+    if trace is not None and trace.inplace.get(name):
+        return trace.inplace[name]
+    return code.changed_in_place(name)
+
+
+def _temporary(name: str, code: CellCode) -> str:
+    """The right side of ``name[...] = <computed>`` (it allocated a temporary), or ''."""
+    return next((s.detail for s in code.facts.computed_slice_assigns if s.expr == name), "")
+
+
+def _new_detail(name, a, before, after, before_ids, before_storages):
+    if a.id in before_ids:
+        others = [n for n in before.names.get(a.id, []) if n != name]
+        return "same-tensor", {"other": others[0] if others else "?"}
+    if a.storage is not None and a.storage in before_storages and before.storage_alive(a.storage):
+        others = [n for n, f in before.facts.items() if f.storage == a.storage]
+        return "shares-storage", {"other": others[0]}
+    return "new-memory", {}
+
+
+def _rebound_detail(a, b, before, after, before_storages):
+    if a.storage is not None and a.storage == b.storage:
+        return "same-storage", {}
+    if a.storage is not None and a.storage in before_storages and before.storage_alive(a.storage):
+        others = [n for n, f in before.facts.items() if f.storage == a.storage]
+        return "shares-storage", {"other": others[0]}
+    return "new-memory", {}
+
+
+def _state_changes(a: TensorFacts, b: TensorFacts) -> list[str]:
+    changes = [f for f in STATE_FIELDS if getattr(a, f) != getattr(b, f)]
+    if a.grad != b.grad or a.grad_id != b.grad_id or a.grad_version != b.grad_version:
+        changes.append("grad")
+    return changes
+
+
+def _propagate_through_aliases(tr: Tracking) -> None:
+    """A tensor sharing storage with one changed in place was changed too."""
+    for group in tr.aliases:
+        direct = [m for m in group.members if tr.changed.get(m) == "in-place"
+                  and tr.details.get(m) != "via-alias"]
+        if not direct:
+            continue
+        source = direct[0]
+        for m in group.members:
+            if m in tr.changed or tr.after[m].id == tr.after[source].id:
+                continue
+            tr.unchanged.remove(m)
+            tr.state_changes.pop(m, None)
+            tr.changed[m] = "in-place"
+            tr.details[m] = "via-alias"
+            tr.detail_args[m] = {"other": source}
+            tr.lines[m] = list(tr.lines.get(source, []))
 
 
 class TrackingProbe(Probe):
-    pass
+    """Snapshot before the body; compare after it (see the module docstring)."""
+
+    def start(self, run) -> None:
+        self.code = CellCode(facts_for(run), run.source.tree, run.cell)
+        named = list(named_tensors(run.namespace))
+        self.before = snapshot.take(named, keep_refs=True)
+        wanted = {s.expr for s in self.code.facts.data_mutations}
+        self.digests = {name: snapshot.digest(t) for name, t in named if name in wanted}
+        run.shared["snapshot.before"] = self.before
+
+    def collect(self, run) -> None:
+        from .tracking_view import VariablesSection
+
+        result = result_tensors(run.result, run.execution_count)
+        named = list(named_tensors(run.namespace)) + result
+        current = dict(named)
+        after = snapshot.take(named)
+        trace = run.shared.get("trace.lines")
+        tracking = compare(self.before, after, current, self.code, self.digests, trace,
+                           frozenset(n for n, _ in result))
+        del current, named, result
+        run.shared["tracking"] = tracking
+        run.report.variables = VariablesSection(tracking, show_all=run.options.show_all)
