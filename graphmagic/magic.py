@@ -78,6 +78,7 @@ class AutogradMagics(Magics):
     def _run_direct(self, opts: options.CellOptions, line: str, body: str):
         __tracebackhide__ = True
         filename, code, last = runner.compile_body(self.shell, body, runner.cell_number(self.shell))
+        runner.refuse_await_in_running_loop(code, last)
         choice = resolve(opts.device)
         source = CellSource(f"%%autograd {line}".rstrip() + "\n" + body, filename=filename)
         run = runner.begin(self.shell, opts, choice, source, cell_probes())

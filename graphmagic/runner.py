@@ -18,6 +18,7 @@ reporting work starts. Probes (``probes.py``) add tracking, memory, graph and pi
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 import sys
 import time
@@ -26,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from IPython.core.error import UsageError
+
 from .cellsource import CellSource
 from .device import DeviceChoice, default_device, mixed_device_hint
+from .messages import t
 from .options import CellOptions
 from .report import Report
 
@@ -207,6 +211,18 @@ def compile_body(shell, body: str, execution_count: int):
     code = compile(tree, filename, "exec", flags=flags)
     last_code = compile(last, filename, "eval", flags=flags) if last is not None else None
     return filename, code, last_code
+
+
+def refuse_await_in_running_loop(code, last_code) -> None:
+    """``run_cell_magic`` cannot await a body from inside a running event loop (a kernel's
+    cell): refuse with UsageError before anything runs; ``%%autograd`` cells can."""
+    if not any(c is not None and c.co_flags & inspect.CO_COROUTINE for c in (code, last_code)):
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(t("magic.await_in_loop"))
 
 
 def run_body(shell, code, last_code):

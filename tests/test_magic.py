@@ -365,6 +365,20 @@ def test_run_cell_magic_await_and_ipython_syntax(ip, capfd):
     assert "Wall time" in capfd.readouterr().out
 
 
+def test_run_cell_magic_await_inside_a_running_loop_is_refused(ip):
+    import asyncio
+
+    async def from_a_kernel_cell(body):
+        return ip.run_cell_magic("autograd", "--out r", body)
+
+    with pytest.raises(UsageError, match="%%autograd"):
+        asyncio.run(from_a_kernel_cell("ran = 1\nimport asyncio\nawait asyncio.sleep(0)"))
+    with pytest.raises(UsageError):
+        asyncio.run(from_a_kernel_cell("ran = 1\nawait asyncio.sleep(0)"))
+    assert "ran" not in ip.user_ns and "r" not in ip.user_ns
+    assert asyncio.run(from_a_kernel_cell("ran = 1\nran + 1")) == 2  # no await: fine
+
+
 def test_run_cell_magic_syntax_error_runs_nothing(ip):
     with pytest.raises(SyntaxError):
         ip.run_cell_magic("autograd", "--out r", "print('ran')\nx = (")

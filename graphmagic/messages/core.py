@@ -23,6 +23,9 @@ EN: dict[str, str] = {
     "magic.outside_cell": "%autograd works inside a running cell; to run code under it from a "
                           "program, use shell.run_cell_magic('autograd', OPTIONS, CODE).",
     "report.not_shown": "graphmagic could not show the report: {error}",
+    "magic.await_in_loop": "run_cell_magic('autograd', ...) cannot run top-level await while an "
+                           "event loop is running (as in a Jupyter kernel); write the cell as "
+                           "%%autograd instead.",
     "option.unknown_kind": "unknown finding kind {kinds}; choose from all, {allowed}",
     "option.no_names": "give at least one variable name, e.g. --graph loss,z",
     "option.not_count": "expected a whole number, got {text}",
@@ -54,6 +57,8 @@ ZH: dict[str, str] = {
     "magic.outside_cell": "%autograd 只能在正在运行的单元中使用；若要在程序里这样运行代码，"
                           "请用 shell.run_cell_magic('autograd', OPTIONS, CODE)。",
     "report.not_shown": "graphmagic 无法显示报告：{error}",
+    "magic.await_in_loop": "事件循环正在运行时（例如在 Jupyter 内核中），run_cell_magic('autograd', ...) "
+                           "无法运行顶层 await；请改为把单元写成 %%autograd。",
     "option.unknown_kind": "未知的提示类型 {kinds}；可选：all, {allowed}",
     "option.no_names": "请至少给出一个变量名，例如 --graph loss,z",
     "option.not_count": "需要一个整数，收到的是 {text}",
