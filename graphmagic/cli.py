@@ -12,6 +12,7 @@ unexpectedly, 1 when one did (or the kernel died or a cell timed out), 2 for bad
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -120,27 +121,38 @@ def execute(nb, kernel: str, timeout: float, cwd: Path) -> tuple[dict[int, dict]
 
     replies: dict[int, dict] = {}
     started: list[int] = []
-    sockets = tempfile.TemporaryDirectory(prefix="graphmagic-run-")
-    client = NotebookClient(
-        nb, kernel_name=kernel, config=_transport(sockets.name), timeout=timeout or None, resources={"metadata": {"path": str(cwd)}},
-        on_cell_start=lambda cell, cell_index: started.append(cell_index),
-        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(
-            cell_index, execute_reply["content"]),
-    )
-    try:
-        with sockets:
-            client.execute()
-    except CellExecutionError:
-        return replies, None  # the raising cell is in replies
-    except (CellTimeoutError, TimeoutError) as err:
-        problem = f"timed out after {timeout:g} s: {err}".splitlines()[0]
-    except DeadKernelError as err:
-        problem = f"the kernel died: {err}".splitlines()[0]
-    else:
-        return replies, None
+    with tempfile.TemporaryDirectory(prefix="graphmagic-run-") as tmp, \
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as kernel_log:
+        client = NotebookClient(
+            nb, kernel_name=kernel, config=_transport(tmp), timeout=timeout or None,
+            resources={"metadata": {"path": str(cwd)}},
+            on_cell_start=lambda cell, cell_index: started.append(cell_index),
+            on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(
+                cell_index, execute_reply["content"]),
+        )
+        try:
+            client.execute(stderr=kernel_log)  # the kernel process's own log, shown if it fails
+            return replies, None
+        except CellExecutionError:
+            return replies, None  # the raising cell is in replies
+        except (CellTimeoutError, TimeoutError) as err:
+            problem = f"timed out after {timeout:g} s: {err}".splitlines()[0]
+        except DeadKernelError as err:
+            problem = f"the kernel died: {err}".splitlines()[0] + _tail(kernel_log)
+        except Exception as err:  # the kernel did not start or answer
+            problem = f"the kernel failed: {type(err).__name__}: {err}" + _tail(kernel_log)
+        finally:
+            atexit.unregister(client._cleanup_kernel)  # nbclient's, fails once km is gone
     if started and started[-1] not in replies:
-        replies[started[-1]] = {"status": "error", "ename": "graphmagic run", "evalue": problem}
+        replies[started[-1]] = {"status": "error", "ename": "graphmagic run",
+                                "evalue": problem.splitlines()[0]}
     return replies, problem
+
+
+def _tail(log, lines: int = 15) -> str:
+    log.seek(0)
+    text = log.read().splitlines()[-lines:]
+    return "\nkernel log:\n" + "\n".join(text) if text else ""
 
 
 def findings_by_kind(cell) -> tuple[Counter, int]:

@@ -61,7 +61,7 @@ if [ ${#need[@]} -gt 0 ]; then
         fi
     else
         say "please install ${need[*]} (Debian/Ubuntu: sudo apt-get install ${need[*]});" \
-            "without dot the report shows graphs as text" >&2
+            "graph pictures need dot" >&2
     fi
 fi
 

@@ -1,6 +1,7 @@
 """The headless runner: ``python -m graphmagic run NOTEBOOK``."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,6 +91,37 @@ def test_untagged_error_stops_and_exits_1(tmp_path):
     executed = nbformat.read(out, as_version=4)
     assert executed.cells[1].outputs[0].output_type == "error"
     assert executed.cells[2].outputs == []
+
+
+@pytest.mark.notebook
+def test_a_cell_past_the_timeout_stops_the_run(tmp_path):
+    nb_path = write(tmp_path / "slow.ipynb", new_code_cell("import time\ntime.sleep(120)"),
+                    new_code_cell("print('never')"))
+    proc = run_cli("run", nb_path, "--timeout", "1")
+    assert proc.returncode == 1
+    lines = cell_lines(proc.stdout)
+    assert "error  graphmagic run: timed out after 1 s" in lines[0]
+    assert lines[1].split()[2:] == ["skipped"]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.notebook
+def test_a_kernel_that_dies_at_start_is_reported_with_its_log(tmp_path):
+    spec = tmp_path / "jupyter" / "kernels" / "dies"
+    spec.mkdir(parents=True)
+    code = "import sys; sys.stderr.write('kernel boom\\n'); sys.exit(3)"
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, "-c", code, "{connection_file}"], "display_name": "dies",
+         "language": "python"}))
+    nb_path = write(tmp_path / "any.ipynb", new_code_cell("1"))
+    proc = subprocess.run([sys.executable, "-m", "graphmagic", "run", str(nb_path), "--kernel", "dies"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter")})
+    assert proc.returncode == 1
+    assert "stopped: the kernel failed" in proc.stderr
+    assert "kernel boom" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert cell_lines(proc.stdout)[0].split()[2:] == ["skipped"]
 
 
 @pytest.mark.notebook
