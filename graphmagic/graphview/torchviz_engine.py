@@ -1,0 +1,65 @@
+"""``--engine torchviz``: the classic ``torchviz.make_dot`` picture, captured as DOT text.
+
+torchviz is imported only here, on first use. torchviz 0.0.3 imports ``distutils`` at
+top level, gone from Python 3.12: importing setuptools first provides it. make_dot
+raises after ``backward()`` with ``show_saved``/``show_attrs`` and recurses on deep
+graphs; both become notes (and a plainer picture where one is possible).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import torch
+
+from ..messages import t
+from .section import GraphView
+
+
+def load_make_dot():
+    try:
+        return importlib.import_module("torchviz").make_dot
+    except ModuleNotFoundError as err:
+        if err.name != "distutils":
+            raise
+    import setuptools  # noqa: F401  (installs the distutils shim)
+
+    sys.modules.pop("torchviz", None)
+    sys.modules.pop("torchviz.dot", None)
+    return importlib.import_module("torchviz").make_dot
+
+
+def torchviz_view(roots: list[tuple[str, torch.Tensor]], named, *, saved: bool = False,
+                  attrs: bool = False, notes: list[str] | None = None) -> GraphView:
+    notes = list(notes or [])
+    names = [n for n, _ in roots]
+    roots = [(n, v) for n, v in roots if v.requires_grad]
+    if not roots:
+        return GraphView(None, engine="torchviz", roots=names, notes=notes)
+    try:
+        make_dot = load_make_dot()
+    except Exception as err:
+        notes.append(t("graph.torchviz_import", error=repr(err)))
+        return GraphView(None, engine="torchviz", roots=names, notes=notes)
+    params = {}
+    for name, tensor in named:
+        if tensor.requires_grad and tensor.is_leaf:
+            params.setdefault(name, tensor)
+    var = roots[0][1] if len(roots) == 1 else tuple(v for _, v in roots)
+    source = None
+    try:
+        source = make_dot(var, params=params, show_attrs=attrs, show_saved=saved).source
+    except RecursionError:
+        notes.append(t("graph.torchviz_recursion"))
+    except RuntimeError as err:
+        if not (saved or attrs):
+            notes.append(t("graph.torchviz_failed", error=str(err).split("\n")[0]))
+        else:
+            notes.append(t("graph.torchviz_after_backward"))
+            try:
+                source = make_dot(var, params=params).source
+            except RecursionError:
+                notes.append(t("graph.torchviz_recursion"))
+    except Exception as err:
+        notes.append(t("graph.torchviz_failed", error=repr(err)))
+    return GraphView(None, source=source, engine="torchviz", roots=names, notes=notes)
