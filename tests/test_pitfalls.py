@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from conftest import run
-from pitfall_helpers import cell, kinds, only
+from test_pitfalls_helpers import cell, kinds, only
 
 from graphmagic import AutogradPitfall
 from graphmagic.pitfall_warnings import NONLEAF_TEXT

@@ -1,4 +1,4 @@
-"""Shared helpers of the pitfall tests."""
+"""Shared helpers of the pitfall tests (no tests here)."""
 from __future__ import annotations
 
 from conftest import run
