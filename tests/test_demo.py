@@ -102,6 +102,39 @@ def test_demo_shows_the_notes_results(executed):
     assert "tensor([4., 6.])" in output("w.data += 1")
 
 
+def report_of(nb, fragment: str) -> dict:
+    cells = [c for c in code_cells(nb) if fragment in c.source]
+    assert len(cells) == 1, fragment
+    return next(o.data[JSON_MIME] for o in cells[0].outputs if JSON_MIME in o.get("data", {}))
+
+
+@pytest.mark.notebook
+def test_demo_reports_teach_the_lessons(executed):
+    _, nb, _ = executed
+
+    def kinds(fragment):
+        return {(f["kind"], f["variable"]) for f in report_of(nb, fragment)["findings"]}
+
+    assert ("nonscalar-backward", "out") in kinds("out = x.pow(2) * y   # a 2x2 matrix")
+    assert ("nonleaf-grad", "ind_b") in kinds("z.backward()\n\nprint(x.requires_grad")
+    assert ("grad-accumulated", "w") in kinds("for step in range(2)")
+    assert ("leaf-inplace", "w") in kinds("w += 1")
+    assert ("data-mutation", "w") in kinds("w.data += 1")
+    assert ("detach-alias", "b") in kinds("b = a.detach()")
+    assert {k for k, _ in kinds("doubled.sum().backward()")} == {"no-grad-path"}
+    # the memory lessons: new memory vs in place
+    assert report_of(nb, "Y = Y + X")["variables"]["changed"] == {"Y": "rebound"}
+    assert report_of(nb, "Z[:] = X + Y")["variables"]["changed"] == {"Z": "in-place"}
+    assert report_of(nb, "Y += X")["variables"]["changed"] == {"Y": "in-place"}
+    aliases = report_of(nb, "det_a = ind_b.detach()")["variables"]["aliases"]
+    assert any({"det_a", "ind_b"} <= set(group["members"]) for group in aliases)
+    # the graph the notes drew with make_dot
+    graph = report_of(nb, "out = z + w * 2")["graph"]
+    assert graph["roots"] == ["out"]
+    assert sorted(n["name"] for n in graph["nodes"] if n["kind"] == "op") == \
+        ["AddBackward0", "AddBackward0", "MulBackward0", "MulBackward0"]
+
+
 def test_demo_notebook_matches_its_generator():
     built = _make_demo().build()
     assert built == nbformat.read(ROOT / "demo.ipynb", as_version=4)
