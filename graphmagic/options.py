@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import keyword
 import shlex
 from dataclasses import dataclass, field
 
@@ -142,8 +143,9 @@ def build(given: dict[str, object], defaults: dict[str, object]) -> CellOptions:
         if key == "no_warn":
             value = frozenset(defaults.get("no_warn", frozenset())) | value
         merged[key] = value
-    if merged.get("out") is not None and not str(merged["out"]).isidentifier():
-        raise UsageError(t("option.bad_out", value=repr(merged["out"])))
+    out = merged.get("out")
+    if out is not None and (not str(out).isidentifier() or keyword.iskeyword(out)):
+        raise UsageError(t("option.bad_out", value=repr(out)))
     fields = {f.name for f in dataclasses.fields(CellOptions)}
     return CellOptions(**{k: v for k, v in merged.items() if k in fields})
 

@@ -21,6 +21,7 @@ BAD = [
     ("--engine paint", "paint"),
     ("--out 1bad", "1bad"),
     ("--out 'a b'", "a b"),
+    ("--out class", "class"),
     ("--graph ,", "--graph"),
     ("--out \"unclosed", "unclosed"),
     ("--no-warn nonleaf-grad,nosuchkind", "nosuchkind"),
