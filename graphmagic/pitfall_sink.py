@@ -73,6 +73,14 @@ class Sink:
     def get(self, kind: str, filename: str | None, line: int | None, variable: str) -> Finding | None:
         return self.findings.get((kind, self.loc.cell(filename), line, variable))
 
+    def repeat(self, kind: str, filename: str | None, line: int | None, variable: str) -> bool:
+        """Count a repeat of a finding already decided in this cell (kept or dropped)."""
+        key = (kind, self.loc.cell(filename), line, variable)
+        old = self.findings.get(key)
+        if old is not None:
+            old.count += 1
+        return old is not None or key in self.dropped
+
     def add(self, kind: str, variable: str, filename: str | None, line: int | None,
             message: str, fix: str, when: str, count: int = 1) -> Finding | None:
         """Record a finding (or count a repeat); returns it, or None when filtered out."""

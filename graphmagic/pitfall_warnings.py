@@ -90,6 +90,8 @@ class WarningInterceptor:
             variable, grad_fn = self._which(filename, lineno)
         finally:
             self._busy = False
+        if self.sink.repeat("nonleaf-grad", filename, lineno, variable):
+            return True
         if variable:
             what = t("pitfalls.nonleaf.message", var=variable, grad_fn=grad_fn) if grad_fn \
                 else t("pitfalls.nonleaf.message_nofn", var=variable)

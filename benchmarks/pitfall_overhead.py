@@ -1,0 +1,84 @@
+"""Overhead of the pitfall checks on a small-MLP CPU training loop (about 1 s).
+
+Runs the same cell, interleaved, as a plain cell, under ``%%autograd --no-warn all``
+(every probe but the pitfall checks) and under ``%%autograd`` (all of them), and prints
+the median times side by side with their ratios. Also times a cell that reads a
+non-leaf ``.grad`` 1,000 times (the interception's worst case).
+
+    .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from IPython.testing.globalipapp import start_ipython
+
+SETUP = """
+import torch
+from torch import nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+data, target = torch.randn(64, 32), torch.randn(64, 1)
+"""
+LOOP = """for step in range({steps}):
+    opt.zero_grad()
+    loss = nn.functional.mse_loss(model(data), target)
+    loss.backward()
+    opt.step()
+"""
+READS = "h = torch.ones(1, requires_grad=True) * 2\nfor _ in range(1000):\n    h.grad\n"
+
+
+def timed(ip, cell: str) -> float:
+    start = time.perf_counter()
+    result = ip.run_cell(cell, store_history=True)
+    elapsed = time.perf_counter() - start
+    if not result.success:
+        raise SystemExit(f"the benchmark cell failed: {result.error_in_exec!r}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "graphmagic")
+    ip.run_cell(SETUP)
+    ip.run_cell("import warnings\nwarnings.simplefilter('ignore')")  # the reads' plain warnings
+    timed(ip, LOOP.format(steps=20))  # warm up
+    start = time.perf_counter()
+    timed(ip, LOOP.format(steps=200))
+    steps = max(50, int(200 / (time.perf_counter() - start)))  # about 1 s
+    loop = LOOP.format(steps=steps)
+    variants = {
+        "plain": loop,
+        "%%autograd --no-warn all": "%%autograd --no-graph --quiet --no-warn all\n" + loop,
+        "%%autograd": "%%autograd --no-graph --quiet\n" + loop,
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for i in range(args.repeats):
+        for name in order[i % 3:] + order[:i % 3]:  # rotate: no variant always runs first
+            times[name].append(timed(ip, variants[name]))
+    base = statistics.median(times["plain"])
+    print(f"small-MLP training loop, {steps} steps, torch threads 1, {args.repeats} interleaved runs")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:28s} {median * 1000:8.1f} ms   {median / base:5.3f}x plain")
+    ours = statistics.median(times["%%autograd"]) / statistics.median(times["%%autograd --no-warn all"])
+    print(f"  pitfall checks alone: {ours:5.3f}x")
+    reads = {"plain": READS, "%%autograd": "%%autograd --no-graph --quiet\n" + READS}
+    read_times = {name: statistics.median(timed(ip, cell) for _ in range(args.repeats))
+                  for name, cell in reads.items()}
+    print(f"1,000 non-leaf .grad reads: plain {read_times['plain'] * 1000:.1f} ms, "
+          f"%%autograd {read_times['%%autograd'] * 1000:.1f} ms (one finding, count 1000)")
+
+
+if __name__ == "__main__":
+    main()
