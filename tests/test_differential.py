@@ -6,6 +6,7 @@ results and error types must be identical; under the magic every cell shows one 
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def read_corpus(path: Path = CORPUS) -> list[tuple[str, bool]]:
     return [("\n".join(lines).strip("\n"), raises) for lines, raises in cells]
 
 
-def execute(cells: list[tuple[str, bool]], setup: str, prefix: str) -> list[dict]:
+def notebook(cells: list[tuple[str, bool]], setup: str, prefix: str):
     nb = new_notebook(cells=[new_code_cell(setup)])
     for source, raises in cells:
         cell = new_code_cell(prefix + source)
@@ -43,8 +44,17 @@ def execute(cells: list[tuple[str, bool]], setup: str, prefix: str) -> list[dict
             cell.metadata["tags"] = [TAG]
         nb.cells.append(cell)
     nbformat.validate(nb)
-    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
-    return [outputs(cell) for cell in nb.cells]
+    return nb
+
+
+def execute(*notebooks) -> list[list[dict]]:
+    """Run the notebooks at the same time, each in its own fresh kernel."""
+    async def run_all():
+        await asyncio.gather(*(NotebookClient(nb, kernel_name="python3", timeout=120)
+                               .async_execute() for nb in notebooks))
+
+    asyncio.run(run_all())
+    return [[outputs(cell) for cell in nb.cells] for nb in notebooks]
 
 
 def outputs(cell) -> dict:
@@ -65,8 +75,8 @@ def outputs(cell) -> dict:
 @pytest.fixture(scope="module")
 def runs():
     cells = read_corpus()
-    plain = execute(cells, SETUP, "")
-    magic = execute(cells, SETUP + "\n%load_ext graphmagic", MAGIC)
+    plain, magic = execute(notebook(cells, SETUP, ""),
+                           notebook(cells, SETUP + "\n%load_ext graphmagic", MAGIC))
     return cells, plain, magic
 
 
