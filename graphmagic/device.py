@@ -2,9 +2,9 @@
 
 ``resolve`` raises ``UsageError`` for an unknown or unavailable device, except when the
 environment sets ``GRAPHMAGIC_DEVICE_FALLBACK=cpu``: then a device that is valid but missing
-here is replaced by the CPU and the returned ``DeviceChoice`` carries a note saying so. ``default_device`` only enters
-PyTorch's default-device context when it changes something: that context is a Python
-``TorchFunctionMode`` over every torch call (1.65x on a small CPU training loop).
+here is replaced by the CPU and the returned ``DeviceChoice`` carries a note saying so.
+``default_device`` only sets PyTorch's default device when that changes something: it is a
+Python ``TorchFunctionMode`` over every torch call (1.65x on a small CPU training loop).
 """
 from __future__ import annotations
 

@@ -17,8 +17,9 @@ Fields (stable; tracking, graph and pitfalls fill them in):
 
 A section is any object with ``to_json()``, ``to_text()`` and ``to_html()``; a falsy
 section is not shown, and one that raises while rendering shows one internal-error line
-(its JSON is ``None`` and the error is listed in the JSON's ``errors``). ``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any
-picture inline as SVG) and ``application/vnd.graphmagic.report+json``.
+(its JSON is ``None`` and the error is listed in the JSON's ``errors``).
+``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any picture inline as SVG)
+and ``application/vnd.graphmagic.report+json``.
 """
 from __future__ import annotations
 
@@ -147,8 +148,10 @@ class Report:
                 bundle[mime] = makers[mime]()
             except Exception as err:  # never a traceback from the report itself
                 problem = t("report.internal_error", error=repr(err))
-                bundle[mime] = {"version": REPORT_VERSION, "cell": self.cell, "errors": [problem]} \
-                    if mime == JSON_MIME else html.escape(problem) if mime == "text/html" else problem
+                fallback = {"text/plain": problem, "text/html": html.escape(problem),
+                            JSON_MIME: {"version": REPORT_VERSION, "cell": self.cell,
+                                        "errors": [problem]}}
+                bundle[mime] = fallback[mime]
         return bundle
 
     def __repr__(self) -> str:
