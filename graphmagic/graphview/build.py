@@ -35,9 +35,12 @@ def build_graph(roots: list[tuple[str, torch.Tensor]],
         for name, t in roots + candidates:
             cap.add_name(name, t)
         cap.walk(t for _, t in roots + candidates)
+        if cap.truncated:  # an unreached leaf may lie beyond the cut: not drawn on its own
+            candidates = [(n, t) for n, t in candidates
+                          if t.grad_fn is not None or id(t) in cap.node_of]
         for _, t in roots + candidates:
             if t.grad_fn is None:
-                cap.tensor(t)
+                cap.tensor(t)   # a leaf on its own
         cap.detached(detach_candidates)
         root_keys = _root_keys(cap, roots, candidates)
         level = levels(cap)
@@ -60,6 +63,22 @@ def build_graph(roots: list[tuple[str, torch.Tensor]],
         cap.release()
 
 
+def final_roots(roots: list[tuple[str, torch.Tensor]],
+                candidates: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    """``roots`` plus the candidates no other drawn tensor consumes (for other engines)."""
+    cap = Capture(roots + candidates)
+    try:
+        cap.walk(t for _, t in roots + candidates)
+        keys = _root_keys(cap, roots, candidates)
+        picked = {}
+        for name, t in roots + candidates:
+            if id(t) in keys and id(t) not in picked:
+                picked[id(t)] = (keys[id(t)], t)
+        return list(picked.values())
+    finally:
+        cap.release()
+
+
 def _root_keys(cap: Capture, roots, candidates) -> dict[int, str]:
     """``id(tensor) -> name`` of the roots: all of ``roots``, and the candidates that
     nothing drawn consumes."""
@@ -78,6 +97,7 @@ def _assemble(cap: Capture, plan: Plan | None, root_keys: dict[int, str]) -> Gra
     n = len(cap)
     group_of = plan.group_of if plan else [-1] * n
     ids = [""] * n
+    graph.walk_limit = len(cap.fns) if cap.truncated else None
     graph.tensors = len(cap.node_of)
     graph.ops = sum(1 for f in cap.fn if f >= 0)
     for i in range(n):

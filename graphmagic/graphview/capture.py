@@ -1,7 +1,11 @@
 """Walk the autograd graph behind some tensors into a compact skeleton of integers.
 
-The walk is iterative (a 100,000-node chain is fine) and keeps every visited ``grad_fn``
-in a list while it runs, so ``id()`` keys stay unique. The skeleton is plain lists
+The walk is iterative and breadth first from the roots, and keeps every visited
+``grad_fn`` in a list while it runs, so ``id()`` keys stay unique. It stops after
+``WALK_LIMIT`` backward nodes: in PyTorch 2.13 a node that has had a Python object
+(any ``next_functions`` access makes one) is freed recursively, one C stack frame chain
+per node, so freeing a chain of 50,000 such nodes overflows an 8 MiB stack and kills
+the process. Unwalked nodes are freed iteratively as usual. The skeleton is plain lists
 (node labels, edges as index pairs) so that levels, per-use copies and collapsing stay
 fast on 100,000 nodes; ``build`` turns what is drawn into the plain-data model and then
 ``release()`` drops every tensor and grad_fn reference.
@@ -9,6 +13,7 @@ fast on 100,000 nodes; ``build`` turns what is drawn into the plain-data model a
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 
 import torch
@@ -20,6 +25,7 @@ _BACKWARD = re.compile(r"Backward\d*$")
 _NAMES: dict[type, str] = {}
 LEAF = "AccumulateGrad"
 DATA, DETACH = 0, 1
+WALK_LIMIT = 20_000
 
 
 def op_name(backward_name: str) -> str:
@@ -62,6 +68,7 @@ class Capture:
         self.node_of: dict[int, int] = {}         # id(tensor) -> its (first) node
         self.detached_from: dict[int, int] = {}   # tensor node -> node it was detached from
         self.copies: dict[int, int] = {}          # id(tensor) -> times drawn
+        self.truncated = False                    # the walk stopped at WALK_LIMIT
         for name, t in named:
             self.add_name(name, t)
 
@@ -103,20 +110,23 @@ class Capture:
         return self._node("", -1, self.key[node], copy)
 
     # ---- walk -------------------------------------------------------------------
-    def walk(self, roots: Iterable[torch.Tensor]) -> None:
+    def walk(self, roots: Iterable[torch.Tensor], limit: int = WALK_LIMIT) -> None:
         fns, pos = self.fns, self.pos
-        stack: list[int] = []
+        queue: deque[int] = deque()
         for t in roots:
             fn = t.grad_fn
             if fn is not None and id(fn) not in pos:
                 pos[id(fn)] = len(fns)
-                stack.append(len(fns))
+                queue.append(len(fns))
                 fns.append(fn)
         lq: list[int] = []
         lnr: list[int] = []
         lp: list[int] = []
-        pos_get, push, pop, keep = pos.get, stack.append, stack.pop, fns.append
-        while stack:
+        pos_get, push, pop, keep = pos.get, queue.append, queue.popleft, fns.append
+        while queue:
+            if len(fns) >= limit:
+                self.truncated = True
+                break
             p = pop()
             try:
                 nexts = fns[p].next_functions

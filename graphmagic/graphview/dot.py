@@ -146,9 +146,14 @@ def op_style(node: OpNode) -> dict[str, str]:
             "fillcolor": fill, "color": line}
 
 
+def group_title(node: GroupNode) -> str:
+    if node.tensors:
+        return t("graph.group_title", ops=f"{node.ops:,}", tensors=f"{node.tensors:,}")
+    return t("graph.group_ops", ops=f"{node.ops:,}")
+
+
 def group_label(node: GroupNode) -> str:
-    lines = [_line(t("graph.group_title", ops=f"{node.ops:,}", tensors=f"{node.tensors:,}"),
-                   size=None, bold=True)]
+    lines = [_line(group_title(node), size=None, bold=True)]
     if node.repeat:
         lines.append(_line(t("graph.group_repeat", repeat=f"{node.repeat:,}", ops=node.block_ops)))
     counts = " · ".join(f"{op} ×{n:,}" for op, n in node.op_counts[:OPS_SHOWN])
@@ -192,6 +197,8 @@ def legend(graph: Graph) -> str:
 def notes(graph: Graph) -> list[tuple[str, str]]:
     """The texts shown above the picture: what was collapsed, what backward() freed."""
     out = [(n, "#8a1c1c") for n in graph.notes]
+    if graph.walk_limit:
+        out.append((t("graph.truncated", count=f"{graph.walk_limit:,}"), "#8a1c1c"))
     c = graph.collapsed
     if c:
         out.append((t("graph.collapsed", hidden=f"{c.hidden_nodes:,}", total=f"{c.total_nodes:,}",

@@ -101,6 +101,7 @@ class Graph:
     after_backward: bool = False                     # backward() ran through it
     freed: bool = False                              # some saved tensor was freed
     collapsed: Collapsed | None = None
+    walk_limit: int | None = None                    # set when the walk stopped there
     notes: list[str] = field(default_factory=list)   # texts shown with the picture
 
     def __bool__(self) -> bool:
@@ -115,6 +116,7 @@ class Graph:
             "after_backward": self.after_backward,
             "freed": self.freed,
             "collapsed": asdict(self.collapsed) if self.collapsed else None,
+            "walk_limit": self.walk_limit,
             "notes": list(self.notes),
             "nodes": [asdict(n) for n in self.nodes.values()],
             "edges": [asdict(e) for e in self.edges],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..runner import CellRun, Probe
-from .build import build_graph
+from .build import build_graph, final_roots
 from .roots import select
 from .section import GraphView
 
@@ -21,7 +21,7 @@ class GraphProbe(Probe):
         if opts.engine == "torchviz":
             from .torchviz_engine import torchviz_view
 
-            view = torchviz_view(sel.roots + sel.candidates, sel.named, saved=opts.saved,
+            view = torchviz_view(final_roots(sel.roots, sel.candidates), sel.named, saved=opts.saved,
                                  attrs=opts.attrs, notes=sel.notes)
         else:
             graph = build_graph(sel.roots, sel.named, candidates=sel.candidates,

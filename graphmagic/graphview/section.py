@@ -170,6 +170,5 @@ def summary_lines(g: Graph) -> list[str]:
     for node in g.nodes.values():
         if isinstance(node, GroupNode):
             counts = ", ".join(f"{op} ×{n:,}" for op, n in node.op_counts[:dot.OPS_SHOWN])
-            lines.append("  " + t("graph.group_title", ops=f"{node.ops:,}",
-                                       tensors=f"{node.tensors:,}") + f": {counts}")
+            lines.append(f"  {dot.group_title(node)}: {counts}")
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import torch
 
@@ -17,16 +18,24 @@ from .section import GraphView
 
 
 def load_make_dot():
-    try:
-        return importlib.import_module("torchviz").make_dot
-    except ModuleNotFoundError as err:
-        if err.name != "distutils":
-            raise
-    import setuptools  # noqa: F401  (installs the distutils shim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return importlib.import_module("torchviz").make_dot
+        except ModuleNotFoundError as err:
+            if err.name != "distutils":
+                raise
+        import setuptools  # noqa: F401  (installs the distutils shim)
 
-    sys.modules.pop("torchviz", None)
-    sys.modules.pop("torchviz.dot", None)
-    return importlib.import_module("torchviz").make_dot
+        sys.modules.pop("torchviz", None)
+        sys.modules.pop("torchviz.dot", None)
+        return importlib.import_module("torchviz").make_dot
+
+
+def _make_dot(make_dot, var, params, **kw) -> str:
+    with warnings.catch_warnings():  # torchviz's own LooseVersion deprecation warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return make_dot(var, params=params, **kw).source
 
 
 def torchviz_view(roots: list[tuple[str, torch.Tensor]], named, *, saved: bool = False,
@@ -48,7 +57,7 @@ def torchviz_view(roots: list[tuple[str, torch.Tensor]], named, *, saved: bool =
     var = roots[0][1] if len(roots) == 1 else tuple(v for _, v in roots)
     source = None
     try:
-        source = make_dot(var, params=params, show_attrs=attrs, show_saved=saved).source
+        source = _make_dot(make_dot, var, params, show_attrs=attrs, show_saved=saved)
     except RecursionError:
         notes.append(t("graph.torchviz_recursion"))
     except RuntimeError as err:
@@ -57,7 +66,7 @@ def torchviz_view(roots: list[tuple[str, torch.Tensor]], named, *, saved: bool =
         else:
             notes.append(t("graph.torchviz_after_backward"))
             try:
-                source = make_dot(var, params=params).source
+                source = _make_dot(make_dot, var, params)
             except RecursionError:
                 notes.append(t("graph.torchviz_recursion"))
     except Exception as err:

@@ -19,6 +19,7 @@ EN: dict[str, str] = {
     "graph.saved_freed": "saved {name}: freed by backward()",
     "graph.saved_hooked": "(behind a saved-tensor hook, not read)",
     "graph.group_title": "⋯ {ops} ops and {tensors} tensors collapsed",
+    "graph.group_ops": "⋯ {ops} ops collapsed",
     "graph.group_repeat": "a block of {ops} ops repeated ×{repeat}",
     "graph.group_named": "named inside: {names}",
     "graph.more_rows": "… {count} more tensors",
@@ -35,6 +36,10 @@ EN: dict[str, str] = {
     "graph.collapsed": "{hidden} of {total} nodes are collapsed into {groups} group(s): the graph "
                        "has more than --max-nodes {max_nodes}. --max-nodes 0 draws everything; "
                        "--graph NAME draws the graph of one tensor.",
+    "graph.truncated": "This graph is deeper than graphmagic walks: it drew the {count} backward "
+                       "nodes nearest the roots; the ops at the top edge have more inputs. (With "
+                       "PyTorch 2.13, walking further would make freeing the graph recursive, which "
+                       "can overflow the stack.)",
     "graph.freed": "backward() has run: the saved tensors of the dashed ops are freed, so a second "
                    "backward() through them needs retain_graph=True on the first.",
     "graph.unknown_root": "--graph {name}: there is no tensor named {name} after this cell.",
@@ -81,6 +86,7 @@ ZH: dict[str, str] = {
     "graph.saved_freed": "保存的 {name}：已被 backward() 释放",
     "graph.saved_hooked": "（位于 saved-tensor 钩子之后，未读取）",
     "graph.group_title": "⋯ 折叠了 {ops} 个运算和 {tensors} 个张量",
+    "graph.group_ops": "⋯ 折叠了 {ops} 个运算",
     "graph.group_repeat": "由 {ops} 个运算组成的块重复 ×{repeat}",
     "graph.group_named": "其中有名字的：{names}",
     "graph.more_rows": "… 另有 {count} 个张量",
@@ -96,6 +102,9 @@ ZH: dict[str, str] = {
     "graph.collapsed": "共 {total} 个节点，其中 {hidden} 个被折叠成 {groups} 个组：计算图超过了 "
                        "--max-nodes {max_nodes}。--max-nodes 0 画出全部节点；--graph 名字 只画"
                        "某一个张量的计算图。",
+    "graph.truncated": "这张图比 graphmagic 遍历的范围更深：这里画出了离根最近的 {count} 个反向节点；"
+                       "最上边缘的运算还有更多输入。（在 PyTorch 2.13 中，继续遍历会让释放计算图变成递归，"
+                       "可能导致栈溢出。）",
     "graph.freed": "backward() 已执行：虚线运算保存的张量已被释放，若要再次通过它们调用 "
                    "backward()，第一次调用时需要 retain_graph=True。",
     "graph.unknown_root": "--graph {name}：本单元执行后没有名为 {name} 的张量。",
