@@ -5,7 +5,7 @@ Runs the same cell, interleaved, as a plain cell, under ``%%autograd --no-warn a
 the median times side by side with their ratios. Also times a cell that reads a
 non-leaf ``.grad`` 1,000 times (the interception's worst case).
 
-    .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7]
+    .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7] [--device cuda]
 """
 from __future__ import annotations
 
@@ -20,15 +20,19 @@ SETUP = """
 import torch
 from torch import nn
 torch.manual_seed(0)
+device = {device!r}
 model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+model = model.to(device)
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
-data, target = torch.randn(64, 32), torch.randn(64, 1)
+data, target = torch.randn(64, 32, device=device), torch.randn(64, 1, device=device)
+sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 """
 LOOP = """for step in range({steps}):
     opt.zero_grad()
     loss = nn.functional.mse_loss(model(data), target)
     loss.backward()
     opt.step()
+sync()
 """
 READS = "h = torch.ones(1, requires_grad=True) * 2\nfor _ in range(1000):\n    h.grad\n"
 
@@ -45,11 +49,12 @@ def timed(ip, cell: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ip = start_ipython()
     ip.run_line_magic("load_ext", "graphmagic")
-    ip.run_cell(SETUP)
+    ip.run_cell(SETUP.format(device=args.device))
     ip.run_cell("import warnings\nwarnings.simplefilter('ignore')")  # the reads' plain warnings
     timed(ip, LOOP.format(steps=20))  # warm up
     start = time.perf_counter()
@@ -67,7 +72,8 @@ def main() -> None:
         for name in order[i % 3:] + order[:i % 3]:  # rotate: no variant always runs first
             times[name].append(timed(ip, variants[name]))
     base = statistics.median(times["plain"])
-    print(f"small-MLP training loop, {steps} steps, torch threads 1, {args.repeats} interleaved runs")
+    print(f"small-MLP training loop on {args.device}, {steps} steps, torch threads 1, "
+          f"{args.repeats} interleaved runs")
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:28s} {median * 1000:8.1f} ms   {median / base:5.3f}x plain")

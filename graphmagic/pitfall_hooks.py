@@ -7,7 +7,8 @@ and each new leaf gets one tensor hook; a leaf's hook runs before its gradient i
 and sees the old ``.grad``:
 
 - ``None``: a fresh sum starts (``zero_grad()`` sets grads to None);
-- the tensor left by our last pass, changed in place since (version moved): zeroed;
+- the memory left by our last pass (the incoming gradient, which autograd usually keeps
+  as the new ``.grad``), changed in place since (version moved): zeroed;
 - otherwise (same version: ``x.grad.data.zero_()`` does not move it; or a grad we did
   not see made): its values decide, so a device sync happens only in these cases.
 
@@ -31,7 +32,7 @@ from .pitfall_sink import where_text
 @dataclass
 class GradRecord:
     """What a leaf's ``.grad`` held after the last backward pass we saw (plain data)."""
-    grad: weakref.ref | None = None   # the .grad tensor left by that pass, when known
+    pointer: int | None = None        # data_ptr of the .grad left by that pass, when known
     version: int = -1                 # its version right after that pass
     passes: int = 0                   # passes summed in it since it was last zeroed
     first: tuple[str, int | None] | None = None  # (In[n], line) of the first of them
@@ -147,18 +148,20 @@ class BackwardWatch:
         def before_accumulate(grad):
             leaf = ref()
             if leaf is not None:
-                self._before(leaf, record)
+                self._before(leaf, record, grad)
             return None
         return before_accumulate
 
-    def _before(self, leaf: torch.Tensor, record: GradRecord) -> None:
+    def _before(self, leaf: torch.Tensor, record: GradRecord, incoming: torch.Tensor) -> None:
         site = self.current
         where = (self.loc.cell(site[0]), site[1]) if site else (self.run.cell, None)
         old = leaf.grad
-        if old is None:
-            record.grad, record.version, record.passes, record.first = None, -1, 1, where
+        if old is None:  # autograd keeps the incoming gradient itself when it can
+            record.pointer, record.version = _pointer(incoming), incoming._version
+            record.passes, record.first = 1, where
             return
-        mine = record.grad is not None and record.grad() is old
+        pointer = _pointer(old)
+        mine = pointer is not None and pointer == record.pointer
         fresh = (old._version != record.version) if mine else False
         if not fresh:
             fresh = not _is_nonzero(old)
@@ -169,7 +172,7 @@ class BackwardWatch:
             if record.first is None:
                 record.first = where
             self._report(leaf, record, site)
-        record.grad, record.version = weakref.ref(old), old._version + 1
+        record.pointer, record.version = pointer, old._version + 1
 
     def _report(self, leaf: torch.Tensor, record: GradRecord, site) -> None:
         filename, line = site if site else (None, None)
@@ -194,6 +197,13 @@ class BackwardWatch:
             written = [n for n in found if n in self.run.source.text]
             name = self._names[id(leaf)] = (written or found or [""])[0]
         return name
+
+
+def _pointer(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor.data_ptr() or None
+    except Exception:  # no storage (some tensor subclasses)
+        return None
 
 
 def _retain_create(args, kwargs, which: str) -> tuple[object, bool]:
