@@ -117,6 +117,7 @@ class TraceResult:
     lines_unavailable: str | None = None    # reason the line tracer did not run
     bytes_unavailable: str | None = None    # reason the allocation recorder did not run
     untracked_frees: int = 0
+    unwatched: int = 0                      # namespace tensors whose versions were not watched
 
     def refs(self, table: dict[tuple[str, int], int]) -> list[LineRef]:
         return [LineRef(cell, line, False, count) for (cell, line), count in sorted(table.items())]
@@ -139,21 +140,22 @@ class LineTrace:
 
     # ---- set-up -------------------------------------------------------------------
     def _watches(self):
-        """``[weakref, version, names]`` for namespace tensors the code names (capped)."""
+        """``[weakref, version, names]`` for namespace tensors, those the code names first."""
         out, skipped = [], 0
         if self.before is None:
             return out, skipped
+        candidates = []
         for tid, names in self.before.names.items():
-            wanted = [n for n in names if root_of(n) in self.used and n not in self.watch_names]
-            f = self.before.facts[names[0]]
+            names = [n for n in names if n not in self.watch_names]
+            f = self.before.facts[names[0]] if names else None
             ref = self.before.refs.get(tid)
-            if not wanted or ref is None or f.inference or f.version is None:
+            if f is None or ref is None or f.inference or f.version is None:
                 continue
-            if len(out) >= MAX_WATCHED:
-                skipped += 1
-                continue
-            out.append([ref, f.version, tuple(wanted)])
-        return out, skipped
+            used = any(root_of(n) in self.used for n in names)
+            candidates.append((not used, len(candidates), [ref, f.version, tuple(names)]))
+        candidates.sort(key=lambda c: c[:2])
+        out = [c[2] for c in candidates[:MAX_WATCHED]]
+        return out, max(0, len(candidates) - MAX_WATCHED)
 
     def _big_storages(self):
         if self.before is None:
@@ -192,7 +194,7 @@ class LineTrace:
         timeline: list = []
         synth: list = []
         recording = self.recorder is not None
-        watched, self.skipped = self._watches()
+        watched, res.unwatched = self._watches()
         bound = [[n, id(ns.get(n)), _version(ns.get(n))] for n in self.watch_names]
         big = self._big_storages() if recording else []
         agg = self.agg = Aggregate(current=first)
@@ -206,7 +208,8 @@ class LineTrace:
                 per = table.setdefault(name, {})
                 per[key] = per.get(key, 0) + 1
 
-        def checkpoint(new_key, is_line):
+        def checkpoint(new_key):
+            """Attribute what changed since the last checkpoint to the line that ran."""
             prev = cur[0]
             for w in watched:
                 t = w[0]()
@@ -222,8 +225,6 @@ class LineTrace:
                 elif w[2] is not None and obj._version != w[2]:
                     w[2] = obj._version
                     hit(res.inplace, (w[0],), prev)
-            if is_line:
-                counts[new_key] = counts.get(new_key, 0) + 1
             cur[0] = new_key
             if recording:
                 now = tn()
@@ -248,13 +249,15 @@ class LineTrace:
             if not active[0]:
                 return None
             if event == "line":
-                checkpoint((frame.f_code.co_filename, frame.f_lineno), True)
+                key = (frame.f_code.co_filename, frame.f_lineno)
+                counts[key] = counts.get(key, 0) + 1
+                checkpoint(key)
             elif event == "return":
-                checkpoint(stack.pop() if stack else first, False)
+                checkpoint(stack.pop() if stack else first)
             return local
 
-        def tracer(frame, event, arg):
-            if event == "call" and active[0] and frame.f_code.co_filename in files:
+        def tracer(frame, event, arg):  # only 'call' events reach it
+            if frame.f_code.co_filename in files and active[0]:
                 stack.append(cur[0])
                 return local
             return None
@@ -282,7 +285,7 @@ class LineTrace:
             if tracing:
                 self._drain(final=True)
                 self.agg.close()
-                res.peak = dict(self.agg.peak)
+                res.peak = {d: self.agg.peak.get(d, 0) for d in {*self.agg.running, *self.agg.peak}}
                 res.end = dict(self.agg.running)
                 res.peak_at = {d: self._label(k) for d, k in self.agg.peak_at.items()}
                 res.untracked_frees = self.agg.untracked_frees

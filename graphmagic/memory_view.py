@@ -58,7 +58,8 @@ class MemorySection:
                      "peak": dict(tr.peak), "end": dict(tr.end),
                      "peak_at": {d: ({"cell": k[0], "line": k[1]} if k else None)
                                  for d, k in tr.peak_at.items()},
-                     "untracked_frees": tr.untracked_frees, "lines": self.line_rows()}
+                     "untracked_frees": tr.untracked_frees, "unwatched": tr.unwatched,
+                     "lines": self.line_rows()}
         return {"namespace": {"before": dict(self.before), "after": dict(self.after),
                               "change": {d: self.after.get(d, 0) - self.before.get(d, 0)
                                          for d in self.devices()}},
@@ -116,6 +117,8 @@ class MemorySection:
             for d in devices:
                 out.append(t("memory.trace.peak", device=d, peak=signed(tr.peak.get(d, 0)),
                              where=self.where(tr.peak_at.get(d)), end=signed(tr.end.get(d, 0))))
+        if tr.unwatched:
+            out.append(t("memory.trace.unwatched", n=tr.unwatched))
         rows = self.line_rows()
         if rows:
             out.append(t("memory.trace.per_line"))

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Iterable, NamedTuple
 
 import torch
 
 from . import tensorinfo
 
 
-@dataclass(frozen=True)
-class TensorFacts:
+class TensorFacts(NamedTuple):
     id: int
     version: int | None          # None: inference tensor (no version counter)
     storage: int | None          # storage identity (tensorinfo.storage_key)
@@ -40,33 +39,49 @@ class TensorFacts:
     inference: bool
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
-def _grad_of(t: torch.Tensor) -> torch.Tensor | None:
-    # Reading .grad of a non-leaf that does not retain it warns; autograd never fills it.
-    if t.is_leaf or t.retains_grad:
-        return t.grad
-    return None
+_DEVICES: dict = {}
+_DTYPES: dict = {}
+_SHAPES: dict = {}
+
+
+def _name(cache: dict, value, show=lambda v: str(v).replace("torch.", "")) -> str:
+    text = cache.get(value)
+    if text is None:
+        text = show(value)
+        if len(cache) < 4096:
+            cache[value] = text
+    return text
+
+
+def _shape(size) -> str:
+    return "(" + ", ".join(str(d) for d in size) + ")"
 
 
 def facts_of(t: torch.Tensor) -> TensorFacts:
     """The facts of one tensor (never raises: odd subclasses get what can be read)."""
     try:
-        grad = _grad_of(t)
-        grad_fn = t.grad_fn
-        base = t._base
-        inference = bool(t.is_inference())
-        return TensorFacts(
-            id=id(t), version=None if inference else tensorinfo.version(t),
-            storage=tensorinfo.storage_key(t), shape=tensorinfo.shape_str(t),
-            dtype=tensorinfo.dtype_str(t), device=str(t.device), nbytes=tensorinfo.nbytes(t),
-            storage_bytes=tensorinfo.storage_bytes(t), requires_grad=bool(t.requires_grad),
-            is_leaf=bool(t.is_leaf), grad_fn=type(grad_fn).__name__ if grad_fn is not None else None,
-            retains_grad=bool(t.retains_grad), grad=grad is not None,
-            grad_id=id(grad) if grad is not None else None,
-            grad_version=tensorinfo.version(grad) if grad is not None else None,
-            base_id=id(base) if base is not None else None, inference=inference)
+        try:
+            version, inference = t._version, False
+        except RuntimeError:  # inference tensors have no version counter
+            version, inference = None, True
+        is_leaf, retains = t.is_leaf, t.retains_grad
+        grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
+        grad_fn, base = t.grad_fn, t._base
+        try:
+            storage = t.untyped_storage()
+            key, storage_bytes = storage._cdata, storage.nbytes()
+        except Exception:
+            key, storage_bytes = None, tensorinfo.nbytes(t)
+        return TensorFacts(  # positional: this runs for every tensor, twice a cell
+            id(t), version, key, _name(_SHAPES, t.shape, _shape), _name(_DTYPES, t.dtype),
+            _name(_DEVICES, t.device), t.numel() * t.element_size(), storage_bytes,
+            t.requires_grad, is_leaf, type(grad_fn).__name__ if grad_fn is not None else None,
+            retains, grad is not None, id(grad) if grad is not None else None,
+            tensorinfo.version(grad) if grad is not None else None,
+            id(base) if base is not None else None, inference)
     except Exception:
         return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
                            False, None, None, None, False)

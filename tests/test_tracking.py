@@ -293,7 +293,7 @@ def test_published_contract_for_other_probes(ip):
     assert tr.lines["Y"][0].line == 2 and not tr.exact_lines
     assert tr.before["X"].id == tr.before["X"].id and "X" not in tr.after
     for facts in (*tr.before.values(), *tr.after.values()):  # plain data only
-        assert all(not isinstance(v, torch.Tensor) for v in vars(facts).values())
+        assert all(not isinstance(v, torch.Tensor) for v in facts._asdict().values())
 
 
 @pytest.mark.parametrize("direct", [False, True])

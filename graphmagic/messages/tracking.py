@@ -86,6 +86,9 @@ EN: dict[str, str] = {
     "memory.trace.ran": "ran {n}×",
     "memory.trace.bytes": "allocated {allocated}, freed {freed}, rise {rise}",
     "memory.trace.inplace": "changed in place: {names}",
+    "memory.trace.unwatched": "--trace watched the version counters of 64 namespace tensors "
+                              "(those the cell names first); {n} more were compared only "
+                              "before and after.",
     "memory.trace.lines_unavailable.tracer-active": "--trace: another tracer (a debugger or "
                                                     "coverage) is active, so lines were not "
                                                     "traced.",
@@ -195,6 +198,8 @@ ZH: dict[str, str] = {
     "memory.trace.ran": "执行 {n} 次",
     "memory.trace.bytes": "分配 {allocated}，释放 {freed}，增长 {rise}",
     "memory.trace.inplace": "原地修改：{names}",
+    "memory.trace.unwatched": "--trace 逐行监视了 64 个命名空间张量的版本计数器（优先是本单元"
+                              "代码中出现的）；另外 {n} 个只在运行前后比较。",
     "memory.trace.lines_unavailable.tracer-active": "--trace：已有其他跟踪器（调试器或覆盖率工具）"
                                                     "在运行，因此没有逐行跟踪。",
     "memory.trace.bytes_unavailable.no-profiler": "--trace：此 PyTorch 版本无法报告内存分配；"
