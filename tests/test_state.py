@@ -34,6 +34,8 @@ def snapshot(ip) -> dict:
             module_hooks._global_parameter_registration_hooks,
             module_hooks._global_buffer_registration_hooks)],
         "trace": (sys.gettrace(), sys.getprofile()),
+        "patched": [{k: id(v) for k, v in vars(owner).items()}
+                    for owner in (torch.Tensor, torch._C.TensorBase, torch.autograd, torch.nn.Module)],
         "excepthook": sys.excepthook,
         "events": {k: list(v) for k, v in ip.events.callbacks.items()},
         "transformers": list(ip.input_transformers_cleanup),
