@@ -64,7 +64,10 @@ def collapse(cap: Capture, level: list[int], max_nodes: int) -> Plan | None:
         for n in members:
             plan.group_of[n] = k
         hidden += len(members)
-        plan.groups.append(_group(cap, f"g{k}", members, (lo, hi), repeat, block))
+    shown = {cap.key[n] for n in range(total) if plan.group_of[n] < 0 and cap.key[n] >= 0}
+    for k, (lo, hi, repeat, block) in enumerate(bands):
+        members = [n for lv in range(lo, hi + 1) for n in by_level[lv] if plan.group_of[n] == k]
+        plan.groups.append(_group(cap, f"g{k}", members, (lo, hi), repeat, block, shown))
     plan.collapsed = Collapsed(max_nodes=max_nodes, total_nodes=total, hidden_nodes=hidden,
                                groups=len(bands), pulled=len(pulled))
     return plan
@@ -76,8 +79,8 @@ def _period(sigs: list[int]) -> int:
     The ends are where the kept levels cut a block in two, so they may differ."""
     m = len(sigs)
     s = torch.tensor(sigs, dtype=torch.int64)
-    for p in range(1, min(MAX_PERIOD, m // 8) + 1):
-        inner = (s[:-p] != s[p:])[3 * p: m - 4 * p]
+    for p in range(1, min(MAX_PERIOD, m // 4) + 1):
+        inner = (s[:-p] != s[p:])[p: m - 2 * p]
         if int(inner.sum()) <= len(inner) // 50:
             return p
     return 0
@@ -98,7 +101,7 @@ def _bands(cap: Capture, by_level, first: int, last: int) -> list[tuple[int, int
         sigs.append(total & _MASK)
     p = _period(sigs)
     if p:
-        start = first + 3 * p                 # a whole block, away from the cut ends
+        start = first + p                     # a whole block, away from the cut ends
         block = sum(1 for lv in range(start, start + p) for n in by_level[lv] if cap.fn[n] >= 0)
         return [(first, last, (last - first + 1) // p, block)]
     count = min(MAX_BANDS, last - first + 1)
@@ -128,7 +131,8 @@ def _pulled(cap: Capture, by_level, first: int, last: int, level: list[int], roo
 
 
 def _group(cap: Capture, gid: str, members: list[int], levels: tuple[int, int], repeat: int,
-           block: int) -> GroupNode:
+           block: int, shown: set[int]) -> GroupNode:
+    """Counts of what ``members`` hold; names drawn elsewhere (``shown``) are not listed."""
     ops = Counter()
     named: list[str] = []
     seen: set[int] = set()
@@ -140,7 +144,7 @@ def _group(cap: Capture, gid: str, members: list[int], levels: tuple[int, int], 
             continue
         tensors += 1
         names = cap.names.get(key)
-        if names and key not in seen:
+        if names and key not in seen and key not in shown:
             seen.add(key)
             if len(named) < NAMES_SHOWN:
                 named.append(names[0])
