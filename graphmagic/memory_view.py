@@ -173,4 +173,7 @@ class MemorySection:
                     f'<td style="{CELL_STYLE}{"font-family:ui-monospace,monospace;" if i == 6 else ""}">'
                     f'{esc(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
             parts.append("</table>")
+            if len(rows) > MAX_LINE_ROWS:
+                more = t("memory.trace.more", n=len(rows) - MAX_LINE_ROWS)
+                parts.append(f'<div style="font-size:11px;color:#666">{esc(more)}</div>')
         return "\n".join(parts)

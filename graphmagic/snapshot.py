@@ -60,6 +60,13 @@ def _shape(size) -> str:
     return "(" + ", ".join(str(d) for d in size) + ")"
 
 
+def _shape_of(t: torch.Tensor) -> str:
+    try:
+        return _name(_SHAPES, t.shape, _shape)
+    except RuntimeError:  # nested tensors have no single shape
+        return "nested" if getattr(t, "is_nested", False) else "?"
+
+
 def facts_of(t: torch.Tensor) -> TensorFacts:
     """The facts of one tensor (never raises: odd subclasses get what can be read)."""
     try:
@@ -76,7 +83,7 @@ def facts_of(t: torch.Tensor) -> TensorFacts:
         except Exception:
             key, storage_bytes = None, tensorinfo.nbytes(t)
         return TensorFacts(  # positional: this runs for every tensor, twice a cell
-            id(t), version, key, _name(_SHAPES, t.shape, _shape), _name(_DTYPES, t.dtype),
+            id(t), version, key, _shape_of(t), _name(_DTYPES, t.dtype),
             _name(_DEVICES, t.device), t.numel() * t.element_size(), storage_bytes,
             t.requires_grad, is_leaf, type(grad_fn).__name__ if grad_fn is not None else None,
             retains, grad is not None, id(grad) if grad is not None else None,
@@ -122,6 +129,8 @@ class Snapshot:
         seen: set[tuple[str, int]] = set()
         total: dict[str, int] = {}
         for f in self.facts.values():
+            if f.device == "meta":  # meta tensors hold no memory
+                continue
             key = (f.device, f.storage if f.storage is not None else -f.id)
             if key in seen:
                 continue

@@ -20,6 +20,7 @@ TABLE_STYLE = "border-collapse: collapse; font-size: 12px; margin: 4px 0;"
 CELL_STYLE = "padding: 1px 6px; border-bottom: 1px solid #e3e5e8; text-align: left; white-space: nowrap;"
 MONO = "font-family: ui-monospace, monospace;"
 STATUS_COLOR = {"in-place": "#b45309", "rebound": "#1d4ed8", "new": "#047857", "deleted": "#6b7280"}
+MAX_ROWS = 200  # shown in text/html; the JSON has every row
 COLUMNS = ("name", "status", "id", "version", "tensor", "bytes", "requires_grad", "is_leaf",
            "grad_fn", "retains_grad", "grad", "lines")
 
@@ -142,10 +143,9 @@ class VariablesSection:
 
     def cells(self, row: dict) -> list[str]:
         status = status_label(row["status"])
-        if row["detail"]:
-            status += ": " + row["detail"]
-        elif row["kind"] == "state":
-            status += ": " + ", ".join(self._state_text(row))
+        detail = row["detail"] or (", ".join(self._state_text(row)) if row["kind"] == "state" else "")
+        if detail:
+            status = t("tracking.status_detail", status=status, detail=detail)
         nbytes = human_bytes(row["bytes"])
         if row["storage_bytes"] > row["bytes"]:
             nbytes += " " + t("tracking.of_storage", total=human_bytes(row["storage_bytes"]))
@@ -192,10 +192,12 @@ class VariablesSection:
         lines = [self.summary()]
         if self.rows:
             header = [t(f"tracking.col.{c}") for c in COLUMNS]
-            table = [header] + [self.cells(r) for r in self.rows]
+            table = [header] + [self.cells(r) for r in self.rows[:MAX_ROWS]]
             widths = [max(_width(row[i]) for row in table) for i in range(len(COLUMNS))]
             for row in table:
                 lines.append("  ".join(_pad(v, w) for v, w in zip(row, widths)).rstrip())
+            if len(self.rows) > MAX_ROWS:
+                lines.append(t("tracking.more_rows", n=len(self.rows) - MAX_ROWS))
         lines += self.alias_lines()
         if self.footer():
             lines.append(self.footer())
@@ -208,7 +210,7 @@ class VariablesSection:
             parts.append(f'<table style="{TABLE_STYLE}"><thead><tr>')
             parts += [f'<th style="{CELL_STYLE}">{esc(t(f"tracking.col.{c}"))}</th>' for c in COLUMNS]
             parts.append("</tr></thead><tbody>")
-            for row in self.rows:
+            for row in self.rows[:MAX_ROWS]:
                 cells = self.cells(row)
                 color = STATUS_COLOR.get(row["status"], "#374151")
                 parts.append("<tr>")
@@ -221,6 +223,9 @@ class VariablesSection:
                     parts.append(f'<td style="{style}">{esc(value)}</td>')
                 parts.append("</tr>")
             parts.append("</tbody></table>")
+            if len(self.rows) > MAX_ROWS:
+                more = t("tracking.more_rows", n=len(self.rows) - MAX_ROWS)
+                parts.append(f'<div style="font-size:11px;color:#666">{esc(more)}</div>')
         for line in self.alias_lines():
             parts.append(f'<div style="font-size:12px">{esc(line)}</div>')
         if self.footer():

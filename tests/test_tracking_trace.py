@@ -127,3 +127,14 @@ def test_another_tracer_is_left_alone(ip):
     trace = rep.memory.to_json()["trace"]
     assert trace["lines_unavailable"] == "tracer-active"
     assert "another tracer" in rep.memory.to_text()
+
+
+def test_line_magic_mid_cell_traces_from_its_line(ip):
+    result = run(ip, "a = torch.ones(8)\n%autograd --trace --no-graph --out r\nb = a * 2\nc = b + a")
+    assert result.error_in_exec is None
+    rep = ip.user_ns["r"]
+    var = {r["name"]: r for r in rep.variables.to_json()["rows"]}
+    assert "a" not in var  # created before tracking started
+    assert var["b"]["lines"][0]["line"] == 3 and var["c"]["lines"][0]["line"] == 4
+    rows = line_rows(rep)
+    assert rows[4]["allocated"] == 32 and 1 not in rows
