@@ -58,7 +58,7 @@ def unavailable(source_text: str) -> str | None:
         return "no-profiler"
     if torch._C._autograd._profiler_enabled():
         return "profiler-active"
-    if "profile" in source_text:
+    if "profiler" in source_text:
         return "cell-profiles"  # the cell starts its own profiler: ours would make it fail
     return None
 

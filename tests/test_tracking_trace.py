@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from conftest import run
+from conftest import needs_cuda, run
 
 MiB = 2**20
 
@@ -138,3 +138,12 @@ def test_line_magic_mid_cell_traces_from_its_line(ip):
     assert var["b"]["lines"][0]["line"] == 3 and var["c"]["lines"][0]["line"] == 4
     rows = line_rows(rep)
     assert rows[4]["allocated"] == 32 and 1 not in rows
+
+
+@needs_cuda
+def test_exact_peak_of_a_64_mib_temporary_on_cuda(ip):
+    rep = traced(ip, "t = torch.empty(16 * 2**20, device='cuda')\nt.fill_(1.0)\ndel t")
+    trace = rep.memory.to_json()["trace"]
+    dev = f"cuda:{torch.cuda.current_device()}"
+    assert trace["peak"][dev] == 64 * MiB and trace["end"][dev] == 0
+    assert trace["peak_at"][dev] == {"cell": rep.cell, "line": 2}
