@@ -8,7 +8,7 @@ import weakref
 import pytest
 import torch
 
-from conftest import run
+from conftest import needs_cuda, run
 from graphmagic.graphview.capture import WALK_LIMIT
 from graph_helpers import by_id, graph_of, inputs, node_texts, ops, parse_svg, producer, tensors
 
@@ -258,3 +258,16 @@ def test_legend_language(ip, lang, word):
     svg = parse_svg(rep.to_html())
     assert word in {(e.text or "") for e in svg.iter() if e.tag.endswith("text")}
     run(ip, "%autograd_config --reset")
+
+
+@needs_cuda
+def test_graph_on_cuda_device(ip):
+    rep, g = graph_of(ip, "x = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+                          "y = (x * x).sum()\ny.backward()", "--device cuda --saved")
+    t = tensors(g)
+    assert t["x"]["device"].startswith("cuda") and t["x"]["grad"]["values"] == [2.0, 4.0]
+    assert g["freed"] and any(s["freed"] for o in ops(g) for s in o["saved"])
+    assert "autograd graph" in rep.to_html()      # a picture, or the no-dot message
+    rep, g = graph_of(ip, "w = torch.ones(3, requires_grad=True)\nv = (w * 2).sum()",
+                      "--device cuda --engine torchviz")
+    assert g["engine"] == "torchviz" and "MulBackward0" in rep.graph.source

@@ -46,5 +46,7 @@ def graph(*tensors: torch.Tensor, names: dict | None = None, max_nodes: int = DE
     single = len(tensors) == 1
     roots = [(by_id.get(id(v)) or t("graph.output", index="" if single else f" {i + 1}"), v)
              for i, v in enumerate(tensors)]
-    built = build_graph(roots, named, max_nodes=max_nodes, saved=saved, attrs=attrs)
-    return GraphView(built, roots=[n for n, _ in roots])
+    detach = [v for _, v in named if v.grad_fn is None] + [v for v in tensors if not v.requires_grad]
+    built = build_graph(roots, named, detach_candidates=detach, max_nodes=max_nodes,
+                        saved=saved, attrs=attrs)
+    return GraphView(built)
