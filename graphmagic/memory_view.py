@@ -28,7 +28,8 @@ class MemorySection:
         self.trace, self.notes, self.cell, self.traced = trace, notes, cell, traced
 
     def __bool__(self) -> bool:
-        return bool(self.before or self.after or self.cuda or self.notes or self.traced
+        cuda = any(c["peak"] or c["end"] for c in self.cuda)
+        return bool(self.before or self.after or cuda or self.notes or self.traced
                     or (self.cpu.get("peak") or 0) >= NOISE)
 
     # ---- data -------------------------------------------------------------------

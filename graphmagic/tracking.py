@@ -10,7 +10,8 @@ facts plus weak references; ``collect`` snapshots again (adding the cell's resul
 - ``details``: ``{name: code}`` for changed names: ``new-memory``, ``same-storage``,
   ``shares-storage``, ``same-tensor``, ``via-data`` (``x.data += 1``: the version counter did
   not move, autograd did not see it), ``storage-replaced`` (``x.data = t``), ``via-alias``
-  (changed through another name sharing its storage), ``new-then-in-place``, ``temporary``
+  (changed through another name sharing its storage), ``new-then-in-place``,
+  ``new-then-via-alias``, ``temporary``
   (``Z[:] = X + Y``), ``result``, ``freed``, ``still-referenced`` ('' when none).
 - ``aliases``: ``aliasing.AliasGroup`` list (names sharing one storage, with how: ``same
   tensor``, ``view``, ``slice``, ``detach``, ``.data``, ``shares storage``).
@@ -207,14 +208,24 @@ def _propagate_through_aliases(tr: Tracking) -> None:
             continue
         source = direct[0]
         for m in group.members:
-            if m in tr.changed or tr.after[m].id == tr.after[source].id:
+            if tr.after[m].id == tr.after[source].id:
                 continue
-            tr.unchanged.remove(m)
-            tr.state_changes.pop(m, None)
+            if m in tr.changed:  # new in this cell, then changed through the alias
+                if tr.changed[m] != "new" or not tr.after[m].version:
+                    continue
+                first = min((r.line for r in tr.lines.get(m, [])), default=0)
+                if not any(r.line > first or r.cell != tr.cell for r in tr.lines.get(source, [])):
+                    continue  # the change came before this name existed
+                tr.details[m] = "new-then-via-alias"
+                tr.detail_args[m] = {"other": source, "line": first}
+                tr.lines[m] = tr.lines.get(m, []) + tr.lines.get(source, [])
+            else:
+                tr.unchanged.remove(m)
+                tr.state_changes.pop(m, None)
+                tr.details[m] = "via-alias"
+                tr.detail_args[m] = {"other": source}
+                tr.lines[m] = list(tr.lines.get(source, []))
             tr.changed[m] = "in-place"
-            tr.details[m] = "via-alias"
-            tr.detail_args[m] = {"other": source}
-            tr.lines[m] = list(tr.lines.get(source, []))
 
 
 class TrackingProbe(Probe):

@@ -132,6 +132,15 @@ def test_in_place_through_a_view_marks_the_base(ip):
     assert {"name": "v", "other": "a", "how": "view"} in relations
 
 
+def test_new_tensor_changed_through_its_detached_alias(ip):
+    rep = report(ip, "a = torch.ones(4)\nb = a.detach()\nb += 1")
+    found = rows(rep)
+    assert found["b"]["status"] == "in-place" and found["b"]["detail_code"] == "new-then-in-place"
+    assert found["a"]["status"] == "in-place" and found["a"]["detail_code"] == "new-then-via-alias"
+    assert [ln["line"] for ln in found["a"]["lines"]] == [2, 3, 4]
+    assert "changed through b" in found["a"]["detail"]
+
+
 def test_view_rebinding_keeps_the_storage(ip):
     run(ip, "Y = torch.ones(2, 3)")
     rep = report(ip, "Y = Y.view(3, 2)")

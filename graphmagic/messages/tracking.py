@@ -16,6 +16,8 @@ EN: dict[str, str] = {
     "tracking.detail.storage-replaced": "in-place: storage replaced",
     "tracking.detail.via-alias": "changed through {other} (shared storage)",
     "tracking.detail.new-then-in-place": "new at line {line}, then changed in place (same id)",
+    "tracking.detail.new-then-via-alias": "new at line {line}, then changed through {other} "
+                                          "(shared storage)",
     "tracking.detail.temporary": "written in place",
     "tracking.detail.temporary_rhs": "; {rhs} made a temporary first",
     "tracking.detail.result": "the cell's result",
@@ -134,6 +136,7 @@ ZH: dict[str, str] = {
     "tracking.detail.storage-replaced": "原地修改：存储被整个替换",
     "tracking.detail.via-alias": "经由 {other} 被修改（共享存储）",
     "tracking.detail.new-then-in-place": "第 {line} 行新建，随后被原地修改（id 不变）",
+    "tracking.detail.new-then-via-alias": "第 {line} 行新建，随后经由 {other} 被修改（共享存储）",
     "tracking.detail.temporary": "原地写入",
     "tracking.detail.temporary_rhs": "；{rhs} 先生成了一个临时张量",
     "tracking.detail.result": "本单元的结果",
