@@ -271,3 +271,19 @@ def test_graph_on_cuda_device(ip):
     rep, g = graph_of(ip, "w = torch.ones(3, requires_grad=True)\nv = (w * 2).sum()",
                       "--device cuda --engine torchviz")
     assert g["engine"] == "torchviz" and "MulBackward0" in rep.graph.source
+
+
+def test_a_raising_cell_still_shows_what_it_built(ip):
+    result = run(ip, "%%autograd --out r\nx = torch.ones(2, requires_grad=True)\ny = (x * 2).sum()\n"
+                     "raise ValueError('boom')")
+    assert isinstance(result.error_in_exec, ValueError)
+    rep = ip.user_ns["r"]
+    assert rep.errors == [] and rep.exception == "ValueError: boom"
+    assert rep.graph.to_json()["roots"] == ["y"]
+
+
+def test_tuple_result_roots(ip):
+    run(ip, "x = torch.ones(2, requires_grad=True)")
+    result = run(ip, "%%autograd --out r\n(x * 2).sum(), x.exp(), 3")
+    n = result.execution_count
+    assert ip.user_ns["r"].graph.to_json()["roots"] == [f"Out[{n}][0]", f"Out[{n}][1]"]
