@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 import graphmagic
-from conftest import run
 from graph_helpers import SVG, graph_of, node_texts, parse_svg, tensors
 from graphmagic.graphview import GraphvizMissing, dot
 
