@@ -86,7 +86,7 @@ class AllocationRecorder:
             _autograd._enable_profiler(self._config, self._activities, self._scopes)
         self.running = True
 
-    def _disable(self) -> list[tuple[int, int, int, str]]:
+    def _disable(self) -> list[tuple[int, int, int | None, str]]:
         from torch._C import _autograd
 
         with quiet_stderr():
@@ -99,13 +99,13 @@ class AllocationRecorder:
         self._enable()
         self._spare = _prime(blocks)
 
-    def drain(self) -> list[tuple[int, int, int, str]]:
+    def drain(self) -> list[tuple[int, int, int | None, str]]:
         """The events so far; recording goes on (the profiler keeps every event in memory)."""
         events = self._disable()
         self._enable()
         return events
 
-    def stop(self) -> list[tuple[int, int, int, str]]:
+    def stop(self) -> list[tuple[int, int, int | None, str]]:
         events = self._disable() if self.running else []
         self._spare = []
         return events
@@ -129,8 +129,14 @@ def _prime(blocks: list[torch.Tensor]) -> list[torch.Tensor]:
     return blocks
 
 
-def _events(result, with_device: bool) -> list[tuple[int, int, int, str]]:
-    """``(time_ns, bytes (negative: freed), address, device)`` of each memory event."""
+def _events(result, accelerators: bool) -> list[tuple[int, int, int | None, str]]:
+    """``(time_ns, bytes (negative: freed), address, device)`` of each memory event.
+
+    CPU events come from the event tree, which has addresses (a CPU free is counted only
+    when its block was allocated while recording). Accelerator events are not in the tree;
+    ``events()`` has them without addresses, which they do not need: a caching allocator
+    reports every free with its true size. Their address is None.
+    """
     out = []
     for node in result.experimental_event_tree():
         fields = node.extra_fields
@@ -138,7 +144,13 @@ def _events(result, with_device: bool) -> list[tuple[int, int, int, str]]:
             nbytes, ptr = fields.alloc_size, fields.ptr
         except AttributeError:
             continue
-        device = str(fields.device) if with_device else "cpu"
-        out.append((node.start_time_ns, nbytes, ptr, device))
+        if not accelerators or fields.device.type == "cpu":
+            out.append((node.start_time_ns, nbytes, ptr, "cpu"))
+    if accelerators:
+        for e in result.events():
+            index = e.device_index()
+            if index >= 0 and e.name() == "[memory]" and e.nbytes():
+                kind = str(e.device_type()).split(".")[-1].lower()
+                out.append((e.start_ns(), e.nbytes(), None, f"{kind}:{index}"))
     out.sort(key=lambda e: e[0])
     return out

@@ -8,8 +8,8 @@ each return) a checkpoint, attributed to the line that just ran:
 - compares the version counters of the watched tensors (namespace tensors the cell's code
   names, and the tensors bound to the names it assigns): which line changed what in place;
 - notices a watched name bound to a new tensor (exact lines inside loops);
-- notices large storages from before the cell being freed (the allocation recorder cannot
-  see those frees: their blocks were allocated before it started);
+- notices large CPU storages from before the cell being freed (the recorder cannot see
+  those frees: their blocks were allocated before it started);
 - appends ``(time, line)`` so the recorder's allocation events can be given their line.
 
 ``Aggregate`` turns the events into the exact tensor-byte peak per device (above the
@@ -72,17 +72,21 @@ class Aggregate:
         self.seg_max = dict(self.running)
 
     def apply(self, nbytes: int, ptr: int | None, device: str) -> None:
-        if nbytes > 0:
-            self.live[ptr] = (nbytes, device)
-            self._stat(self.current).allocated += nbytes
-        else:
-            if ptr is not None:
+        """One event; ``ptr`` None: counted as given (accelerators, frees seen by expiry)."""
+        if ptr is not None:
+            if nbytes > 0:
+                self.live[ptr] = (nbytes, device)
+            else:
                 rec = self.live.pop(ptr, None)
-                if rec is None:
+                if rec is None:  # a block from before the cell
                     self.untracked_frees += 1
                     return
                 nbytes, device = -rec[0], rec[1]
-            self._stat(self.current).freed -= nbytes
+        stats = self._stat(self.current)
+        if nbytes > 0:
+            stats.allocated += nbytes
+        else:
+            stats.freed -= nbytes
         now = self.running[device] = self.running.get(device, 0) + nbytes
         if now > self.seg_max.get(device, 0):
             self.seg_max[device] = now
@@ -161,8 +165,8 @@ class LineTrace:
         if self.before is None:
             return []
         sizes = {}
-        for f in self.before.facts.values():
-            if f.storage is not None and f.storage_bytes >= BIG_STORAGE:
+        for f in self.before.facts.values():  # CPU only: accelerators report their frees
+            if f.storage is not None and f.storage_bytes >= BIG_STORAGE and f.device == "cpu":
                 sizes[f.storage] = (f.storage_bytes, f.device)
         biggest = sorted(sizes.items(), key=lambda kv: -kv[1][0])[:MAX_BIG]
         return [[self.before.storage_refs[s], b, dev, False] for s, (b, dev) in biggest
