@@ -25,6 +25,8 @@ facts plus weak references; ``collect`` snapshots again (adding the cell's resul
 - ``unchanged``: names of tensors the cell did not touch.
 
 Nothing in it refers to a tensor: after the cell only ids, versions and plain data remain.
+While the cell runs, ``run.shared["snapshot.before"]`` holds the before ``Snapshot`` (plain
+facts plus weak references) for the probes that start later (memory, ``--trace``).
 """
 from __future__ import annotations
 
