@@ -118,6 +118,40 @@ def snapshot_cost(ip, rounds: int) -> tuple[float, float]:
     return statistics.median(takes) * 1e3, magic - plain
 
 
+def probe_work(ip, rounds: int) -> float:
+    """Milliseconds the tracking and memory probes themselves spend on the training cell
+    (start, end-of-cell reads, collect): their whole default-mode cost, free of the noise
+    of timing a 1 s loop on a shared machine."""
+    from graphmagic.memory import MemoryProbe
+    from graphmagic.tracking import TrackingProbe
+
+    spent = [0.0]
+
+    def timing(method):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return wrapper
+
+    patched = [(cls, name, getattr(cls, name)) for cls in (TrackingProbe, MemoryProbe)
+               for name in ("start", "collect", "_end") if name in vars(cls)]
+    for cls, name, method in patched:
+        setattr(cls, name, timing(method))
+    per_cell = []
+    try:
+        for _ in range(rounds):
+            spent[0] = 0.0
+            timed(ip, VARIANTS["%%autograd"] + TRAIN)
+            per_cell.append(spent[0])
+    finally:
+        for cls, name, method in patched:
+            setattr(cls, name, method)
+    return statistics.median(per_cell) * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -149,6 +183,11 @@ def main() -> None:
             verdict, budget = "(diagnostic: graph and pitfall probes off)", f"{'':>9}"
         print(f"{name:<16}{statistics.median(times[name]):>8.3f}"
               f"{f'{ratio:.3f}x ({spread})':>26}{budget}  {verdict}")
+
+    work = probe_work(ip, 5)
+    plain_median = statistics.median(times["plain"])
+    print(f"Tracking+memory probe work on this cell: {work:.2f} ms "
+          f"(= {1 + work / 1e3 / plain_median:.4f}x of the plain median)")
 
     plain_ms, magic_ms = fixed_cost(ip, max(args.rounds, 9))
     print(f"\nTrivial cell: plain {plain_ms:.2f} ms, %%autograd {magic_ms:.2f} ms "
