@@ -133,6 +133,9 @@ def test_graph_option_picks_the_roots(ip):
     rep, g = graph_of(ip, "pass", "--graph nosuch,ind_b")
     assert g["roots"] == ["ind_b"]
     assert any("nosuch" in n for n in g["notes"])
+    rep, g = graph_of(ip, "pass", "--graph nosuch")
+    assert g["nodes"] == [] and "no tensor named nosuch" in rep.to_html()
+    assert "<svg" not in rep.to_html()
 
 
 def test_two_names_for_one_tensor_and_module_parameters(ip):

@@ -102,7 +102,7 @@ class GraphView:
         esc = html.escape
         parts = [f'<div style="font-weight:600;margin:2px 0">{esc(self.heading())}</div>']
         parts += [f'<div style="{NOTE_STYLE}">{esc(n)}</div>' for n in self.notes]
-        if self.graph is None and self._source is None:
+        if not self.graph and self._source is None:   # only notes (e.g. --graph nosuch)
             return "\n".join(parts)
         try:
             picture = render.inline_svg(self.svg())
