@@ -56,10 +56,11 @@ def classify(exc: BaseException) -> str | None:
 class ErrorContext:
     """The failing cell line and what is needed to explain it (frames are not kept)."""
 
-    def __init__(self, run, locator, state, exc: BaseException) -> None:
+    def __init__(self, run, locator, state, watch, exc: BaseException) -> None:
         self.run = run
         self.loc = locator
         self.state = state
+        self.watch = watch
         self.exc = exc
         located = locator.traceback_frame(exc.__traceback__)
         frame, self.line = located if located else (None, None)
@@ -80,11 +81,12 @@ class ErrorContext:
         return Hint(kind, variable, self.filename, line if line is not None else self.line, message, fix)
 
 
-def explain(run, locator, state, exc: BaseException) -> Hint | None:
+def explain(run, locator, state, watch, exc: BaseException) -> Hint | None:
+    """The hint for ``exc``; ``watch`` (a ``BackwardWatch`` or None) knows this cell's passes."""
     kind = classify(exc)
     if kind is None:
         return None
-    ctx = ErrorContext(run, locator, state, exc)
+    ctx = ErrorContext(run, locator, state, watch, exc)
     try:
         return _EXPLAIN[kind](ctx)
     finally:
@@ -110,8 +112,11 @@ def _twice(ctx: ErrorContext) -> Hint:
     site = ctx.site(ctx.facts.backward_calls) if ctx.facts else None
     var = site.expr if site else ""
     value = ctx.value(var)
-    first = ctx.state.roots.get(value) if isinstance(value, torch.Tensor) else None
-    first = first or ctx.state.last_freed
+    if ctx.watch is not None:
+        first = ctx.watch.freed_at(value)
+    else:
+        first = ctx.state.roots.get(value) if isinstance(value, torch.Tensor) else None
+        first = first or ctx.state.last_freed
     if first is not None:
         where = ctx.where(*first)
         message = t("pitfalls.twice.message", var=_anon(var), first=where)

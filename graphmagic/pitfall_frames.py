@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import builtins
 import linecache
-import sys
 from types import FrameType
 
 MISSING = object()
@@ -24,17 +23,17 @@ class Locator:
     def __init__(self, run) -> None:
         self.run = run
         self.filename = run.source.filename
-        self._map = getattr(getattr(run.shell, "compile", None), "_filename_map", None) or {}
+        self.cells = getattr(getattr(run.shell, "compile", None), "_filename_map", None) or {}
         self._positions: dict = {}
 
     def is_cell(self, filename: str | None) -> bool:
-        return filename is not None and (filename == self.filename or filename in self._map)
+        return filename is not None and (filename == self.filename or filename in self.cells)
 
     def cell(self, filename: str | None) -> str:
         """``In[n]`` of the cell that ``filename`` belongs to (this cell when unknown)."""
         if filename is None or filename == self.filename:
             return self.run.cell
-        number = self._map.get(filename)
+        number = self.cells.get(filename)
         return f"In[{number}]" if number is not None else self.run.cell
 
     def code(self, filename: str | None, line: int | None) -> str:
@@ -52,11 +51,6 @@ class Locator:
                 return frame
             frame = frame.f_back
         return None
-
-    def call_site(self, depth: int = 2) -> tuple[str, int] | None:
-        """``(filename, line)`` of the cell code that (indirectly) called us."""
-        frame = self.cell_frame(sys._getframe(depth))
-        return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
 
     def traceback_frame(self, tb) -> tuple[FrameType, int] | None:
         """The innermost cell frame of a traceback and its line."""

@@ -3,21 +3,24 @@
 For the cell only, ``torch.autograd.backward`` and ``torch.autograd.grad`` are wrapped
 (``Tensor.backward`` calls the former) to note the cell line of each pass and which roots
 it freed (for ``backward-twice``). On the 1st, 2nd, 4th, 8th ... pass the graph is walked
-and each new leaf gets one tensor hook; a leaf's hook runs before its gradient is added
-and sees the old ``.grad``:
+to learn its leaves. Around each ``backward`` pass each known leaf's ``.grad`` is read
+(no tensor hooks, no work on autograd's threads); a leaf whose ``.grad`` the pass
+changed had, before it:
 
-- ``None``: a fresh sum starts (``zero_grad()`` sets grads to None);
-- the memory left by our last pass (the incoming gradient, which autograd usually keeps
-  as the new ``.grad``), changed in place since (version moved): zeroed;
-- otherwise (same version: ``x.grad.data.zero_()`` does not move it; or a grad we did
-  not see made): its values decide, so a device sync happens only in these cases.
+- ``None``: a fresh sum started (``zero_grad()`` sets grads to None);
+- the memory our last pass left, changed in place since (version moved): zeroed;
+- otherwise (same version: ``x.grad.data.zero_()`` does not move it; or a grad set
+  elsewhere): its values decide -- the only case that costs a device sync, once per
+  state of a leaf's ``.grad``.
 
-Across cells the state lives in weak-keyed tables on a per-shell object; hooks and the
-wrappers are removed after the cell.
+Across cells the state lives in weak-keyed tables on a per-shell object; the wrappers are
+removed after the cell.
 """
 from __future__ import annotations
 
+import sys
 import weakref
+from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -31,11 +34,12 @@ from .pitfall_sink import where_text
 
 @dataclass
 class GradRecord:
-    """What a leaf's ``.grad`` held after the last backward pass we saw (plain data)."""
-    pointer: int | None = None        # data_ptr of the .grad left by that pass, when known
-    version: int = -1                 # its version right after that pass
+    """A leaf's ``.grad`` as the last backward pass we saw left it (plain data)."""
+    pointer: int | None = None        # its data_ptr
+    version: int = -1                 # its version
     passes: int = 0                   # passes summed in it since it was last zeroed
-    first: tuple[str, int | None] | None = None  # (In[n], line) of the first of them
+    first: tuple[str, int] | None = None  # (cell filename, line) of the first of them
+    tested: tuple[int | None, int, bool] | None = None  # (pointer, version, nonzero) seen
 
 
 class ShellState:
@@ -65,6 +69,13 @@ def _is_nonzero(grad: torch.Tensor) -> bool:
         return False
 
 
+def _pointer(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor.data_ptr() or None
+    except Exception:  # no storage (some tensor subclasses)
+        return None
+
+
 class BackwardWatch:
     def __init__(self, run, sink, locator, state: ShellState, accumulate: bool) -> None:
         self.run = run
@@ -73,8 +84,10 @@ class BackwardWatch:
         self.state = state
         self.accumulate = accumulate
         self.calls = 0
-        self.current: tuple[str, int] | None = None   # (filename, line) of the running pass
-        self.hooked: dict[int, tuple[weakref.ref, object]] = {}
+        self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
+        self._known_ids: dict[int, weakref.ref] = {}
+        self.freed: deque = deque(maxlen=64)  # (weakref to root, site) of this cell's passes
+        self.last_freed: tuple[str, int] | None = None
         self.originals: dict[str, object] = {}
         self.wrappers: dict[str, object] = {}
         self._names: dict[int, str] = {}  # id(leaf) -> its name ('' when it has none)
@@ -83,102 +96,136 @@ class BackwardWatch:
     def install(self, stack) -> None:
         autograd = torch.autograd
         self.originals = {"backward": autograd.backward, "grad": autograd.grad}
-        backward, grad = self.originals["backward"], self.originals["grad"]
-
-        def watched_backward(*args, **kwargs):
-            __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
-            return self._run(backward, args, kwargs, "backward")
-
-        def watched_grad(*args, **kwargs):
-            __tracebackhide__ = True  # noqa: F841
-            return self._run(grad, args, kwargs, "grad")
-
-        watched_backward.__wrapped__ = backward
-        watched_grad.__wrapped__ = grad
-        self.wrappers = {"backward": watched_backward, "grad": watched_grad}
-        autograd.backward, autograd.grad = watched_backward, watched_grad
+        self.wrappers = {name: self._wrap(name, fn) for name, fn in self.originals.items()}
+        autograd.backward, autograd.grad = self.wrappers["backward"], self.wrappers["grad"]
         stack.callback(self.uninstall)
 
     def uninstall(self) -> None:
         for name, wrapper in self.wrappers.items():
             if getattr(torch.autograd, name) is wrapper:
                 setattr(torch.autograd, name, self.originals[name])
-        for ref, handle in self.hooked.values():
-            handle.remove()
-        self.hooked.clear()
+        self._keep_freed()
+        self.known.clear()
+        self._known_ids.clear()
         self._names.clear()
 
-    # ---- each pass -----------------------------------------------------------------
-    def _run(self, original, args, kwargs, which: str):
-        __tracebackhide__ = True  # noqa: F841
-        site = self.loc.call_site(2)
-        tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
-        self.calls += 1
-        if self.accumulate and which == "backward" and self.calls & (self.calls - 1) == 0:
-            self._hook_leaves(roots_of(tensors))
-        outer, self.current = self.current, site
-        try:
-            result = original(*args, **kwargs)
-        finally:
-            self.current = outer
-        retain, create = _retain_create(args, kwargs, which)
-        if not (retain if retain is not None else create):
-            where = (self.loc.cell(site[0]), site[1]) if site else (self.run.cell, None)
-            for root in roots_of(tensors):
-                if root.grad_fn is not None:
-                    self.state.roots[root] = where
-            self.state.last_freed = where
-        return result
+    def _wrap(self, which: str, original):
+        at = 2 if which == "backward" else 3  # position of retain_graph
+        accumulate = self.accumulate and which == "backward"
+        filename, cells = self.loc.filename, self.loc.cells
 
-    def _hook_leaves(self, roots: list[torch.Tensor]) -> None:
+        def watched(*args, **kwargs):
+            __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
+            frame = sys._getframe(1)
+            while frame is not None:
+                name = frame.f_code.co_filename
+                if name == filename or name in cells:
+                    break
+                frame = frame.f_back
+            site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+            tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
+            before = self._before(tensors) if accumulate else None
+            result = original(*args, **kwargs)
+            if before:
+                self._after(before, site)
+            retain = args[at] if len(args) > at else kwargs.get("retain_graph")
+            if retain is None:
+                retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
+            if not retain:
+                if isinstance(tensors, torch.Tensor):
+                    self.freed.append((weakref.ref(tensors), site))
+                else:
+                    self.freed.extend((weakref.ref(root), site) for root in roots_of(tensors))
+                self.last_freed = site
+            return result
+
+        watched.__wrapped__ = original
+        return watched
+
+    # ---- backward-twice: which pass freed a graph ------------------------------------
+    def freed_at(self, tensor: object) -> tuple[str, int | None] | None:
+        """``(In[n], line)`` of the backward pass that freed ``tensor``'s graph, else of the
+        last pass that freed any graph."""
+        if isinstance(tensor, torch.Tensor):
+            for ref, site in reversed(self.freed):
+                if ref() is tensor:
+                    return self._label(site)
+            known = self.state.roots.get(tensor)
+            if known is not None:
+                return known
+        return self._label(self.last_freed) if self.last_freed else self.state.last_freed
+
+    def _label(self, site) -> tuple[str, int | None]:
+        return (self.loc.cell(site[0]), site[1]) if site else (self.run.cell, None)
+
+    def _keep_freed(self) -> None:
+        """At the end of the cell: the passes' roots still alive, for later cells."""
+        for ref, site in self.freed:
+            root = ref()
+            if root is not None:
+                self.state.roots[root] = self._label(site)
+        if self.last_freed:
+            self.state.last_freed = self._label(self.last_freed)
+        self.freed.clear()
+
+    # ---- grad-accumulated --------------------------------------------------------------
+    def _before(self, tensors) -> list:
+        """Each known leaf's ``.grad`` before a pass, and whether a sum into it would
+        add to gradients not zeroed since."""
+        self.calls += 1
+        if self.calls & (self.calls - 1) == 0:
+            self._learn(roots_of(tensors))
+        seen = []
+        for ref, record in self.known:
+            leaf = ref()
+            if leaf is None:
+                continue
+            old = leaf.grad
+            if old is None:
+                seen.append((leaf, record, None, None, 0, False))
+                continue
+            pointer, version = _pointer(old), old._version
+            if pointer is not None and pointer == record.pointer and version != record.version:
+                summing = False  # changed in place since our last pass: zeroed
+            elif record.tested is not None and record.tested[:2] == (pointer, version):
+                summing = record.tested[2]
+            else:
+                summing = _is_nonzero(old)
+                record.tested = (pointer, version, summing)
+            seen.append((leaf, record, old, pointer, version, summing))
+        return seen
+
+    def _after(self, seen: list, site) -> None:
+        for leaf, record, old, pointer, version, summing in seen:
+            new = leaf.grad
+            if new is None or (new is old and new._version == version):
+                continue  # this pass did not reach the leaf
+            if summing:
+                record.passes = max(record.passes, 1) + 1
+                if record.first is None:
+                    record.first = site
+                self._report(leaf, record, site)
+            else:
+                record.passes, record.first = 1, site
+            record.pointer, record.version = _pointer(new), new._version
+
+    def _learn(self, roots: list[torch.Tensor]) -> None:
+        self.known = [(ref, record) for ref, record in self.known if ref() is not None]
         for leaf in leaves(roots):
-            known = self.hooked.get(id(leaf))
-            if known is not None and known[0]() is leaf:
+            ref = self._known_ids.get(id(leaf))
+            if ref is not None and ref() is leaf:
                 continue
             record = self.state.grads.get(leaf)
             if record is None:
                 record = self.state.grads[leaf] = GradRecord()
-            try:
-                handle = leaf.register_hook(self._hook(weakref.ref(leaf), record))
-            except Exception:  # a tensor subclass that takes no hooks
-                continue
-            self.hooked[id(leaf)] = (weakref.ref(leaf), handle)
-
-    def _hook(self, ref: weakref.ref, record: GradRecord):
-        def before_accumulate(grad):
-            leaf = ref()
-            if leaf is not None:
-                self._before(leaf, record, grad)
-            return None
-        return before_accumulate
-
-    def _before(self, leaf: torch.Tensor, record: GradRecord, incoming: torch.Tensor) -> None:
-        site = self.current
-        where = (self.loc.cell(site[0]), site[1]) if site else (self.run.cell, None)
-        old = leaf.grad
-        if old is None:  # autograd keeps the incoming gradient itself when it can
-            record.pointer, record.version = _pointer(incoming), incoming._version
-            record.passes, record.first = 1, where
-            return
-        pointer = _pointer(old)
-        mine = pointer is not None and pointer == record.pointer
-        fresh = (old._version != record.version) if mine else False
-        if not fresh:
-            fresh = not _is_nonzero(old)
-        if fresh:
-            record.passes, record.first = 1, where
-        else:
-            record.passes = max(record.passes, 1) + 1
-            if record.first is None:
-                record.first = where
-            self._report(leaf, record, site)
-        record.pointer, record.version = pointer, old._version + 1
+            ref = weakref.ref(leaf)
+            self._known_ids[id(leaf)] = ref
+            self.known.append((ref, record))
 
     def _report(self, leaf: torch.Tensor, record: GradRecord, site) -> None:
         filename, line = site if site else (None, None)
         variable = self._name(leaf)
-        cell, first_line = record.first
-        first = where_text(self.run.cell, cell, first_line)
+        first = where_text(self.run.cell, *self._label(record.first))
         shown = variable or t("pitfalls.accumulated.anon", shape=_shape(leaf))
         message = t("pitfalls.accumulated.message", var=shown, passes=record.passes, first=first)
         fix = t("pitfalls.accumulated.fix", var=variable or "x")
@@ -197,20 +244,6 @@ class BackwardWatch:
             written = [n for n in found if n in self.run.source.text]
             name = self._names[id(leaf)] = (written or found or [""])[0]
         return name
-
-
-def _pointer(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor.data_ptr() or None
-    except Exception:  # no storage (some tensor subclasses)
-        return None
-
-
-def _retain_create(args, kwargs, which: str) -> tuple[object, bool]:
-    at = 2 if which == "backward" else 3
-    retain = args[at] if len(args) > at else kwargs.get("retain_graph")
-    create = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
-    return retain, bool(create)
 
 
 def _shape(tensor: torch.Tensor) -> str:

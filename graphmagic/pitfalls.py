@@ -28,6 +28,7 @@ class PitfallProbe(Probe):
     def __init__(self) -> None:
         self.sink: Sink | None = None
         self.loc: Locator | None = None
+        self.watch: BackwardWatch | None = None
 
     def start(self, run) -> None:
         enabled = set(findings.FINDING_KINDS) - set(run.options.no_warn)
@@ -38,14 +39,14 @@ class PitfallProbe(Probe):
         state = shell_state(run.shell)
         WarningInterceptor(run, self.sink, self.loc, "nonleaf-grad" in enabled).install(run.stack)
         if enabled & {"grad-accumulated", "backward-twice"}:
-            watch = BackwardWatch(run, self.sink, self.loc, state, "grad-accumulated" in enabled)
-            watch.install(run.stack)
+            self.watch = BackwardWatch(run, self.sink, self.loc, state, "grad-accumulated" in enabled)
+            self.watch.install(run.stack)
         run.stack.callback(self.loc.close)
 
     def on_exception(self, run, exc: BaseException) -> None:
         if self.sink is None:
             return
-        hint = pitfall_errors.explain(run, self.loc, shell_state(run.shell), exc)
+        hint = pitfall_errors.explain(run, self.loc, shell_state(run.shell), self.watch, exc)
         if hint is None:
             return
         finding = self.sink.add(hint.kind, hint.variable, hint.filename, hint.line, hint.message,
@@ -54,7 +55,7 @@ class PitfallProbe(Probe):
             add_note(exc, t("pitfalls.note", text=finding.to_text()))
 
     def collect(self, run) -> None:
-        sink, self.sink = self.sink, None
+        sink, self.sink, self.watch = self.sink, None, None
         if sink is None:
             return
         try:
