@@ -3,7 +3,9 @@
 Runs the same cell, interleaved, as a plain cell, under ``%%autograd --no-warn all``
 (every probe but the pitfall checks) and under ``%%autograd`` (all of them), and prints
 the median times side by side with their ratios. Also times a cell that reads a
-non-leaf ``.grad`` 1,000 times (the interception's worst case).
+non-leaf ``.grad`` 1,000 times (the interception's worst case), and, free of the loop's
+noise, what the wrapped ``backward`` adds to one pass (alone, and reading the model's
+leaves' ``.grad`` around the pass).
 
     .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7] [--device cuda]
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import timeit
+import types
 
 import torch
 from IPython.testing.globalipapp import start_ipython
@@ -44,6 +48,30 @@ def timed(ip, cell: str) -> float:
     if not result.success:
         raise SystemExit(f"the benchmark cell failed: {result.error_in_exec!r}")
     return elapsed
+
+
+def per_pass(ip) -> tuple[float, float, int]:
+    """Microseconds the wrapper adds to one backward pass: alone, and with the leaves
+    of the namespace's ``model`` learnt (their ``.grad`` read before and after)."""
+    from graphmagic.pitfall_frames import Locator
+    from graphmagic.pitfall_hooks import BackwardWatch, ShellState
+
+    run = types.SimpleNamespace(source=types.SimpleNamespace(filename="<bench>", text=""),
+                                shell=ip, cell="In[0]", namespace=ip.user_ns)
+    noop = lambda *args, **kwargs: None  # noqa: E731
+    model, data, target = (ip.user_ns[n] for n in ("model", "data", "target"))
+    loss = torch.nn.functional.mse_loss(model(data), target)
+    costs = []
+    for accumulate in (False, True):
+        watch = BackwardWatch(run, None, Locator(run), ShellState(), accumulate)
+        if accumulate:
+            watch._learn([loss])
+            watch.calls = 2  # the next pass is no power of two: no graph walk
+        wrapped = watch._wrap("backward", noop)
+        direct = min(timeit.repeat(lambda: noop(loss, None, None, False, inputs=None), number=20000, repeat=7))
+        watched = min(timeit.repeat(lambda: wrapped(loss, None, None, False, inputs=None), number=20000, repeat=7))
+        costs.append((watched - direct) / 20000 * 1e6)
+    return costs[0], costs[1], len(watch.known)
 
 
 def main() -> None:
@@ -82,6 +110,9 @@ def main() -> None:
     reads = {"plain": READS, "%%autograd": "%%autograd --no-graph --quiet\n" + READS}
     read_times = {name: statistics.median(timed(ip, cell) for _ in range(args.repeats))
                   for name, cell in reads.items()}
+    alone, with_leaves, n = per_pass(ip)
+    print(f"per backward pass: wrapper {alone:.2f} us; with {n} leaves' .grad read around it "
+          f"{with_leaves:.2f} us")
     print(f"1,000 non-leaf .grad reads: plain {read_times['plain'] * 1000:.1f} ms, "
           f"%%autograd {read_times['%%autograd'] * 1000:.1f} ms (one finding, count 1000)")
 

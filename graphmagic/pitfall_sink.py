@@ -117,8 +117,9 @@ class Sink:
 
 def fail_cell(run, findings: list[Finding]) -> None:
     """An ``error`` filter on findings made after the cell: show the error and mark the
-    cell failed (as its execution result), without raising from IPython's event."""
-    if not findings:
+    cell failed (as its execution result), without raising from IPython's event. A cell
+    that raised already keeps its own exception alone."""
+    if not findings or run.exception is not None:
         return
     exc = AutogradPitfall("\n".join(f.to_text() for f in findings))
     setattr(exc, MARK, True)

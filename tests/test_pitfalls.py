@@ -263,3 +263,13 @@ def test_a_read_in_a_function_of_an_earlier_cell_names_that_cell(ip):
 def test_run_cell_magic_reports_the_same(ip):
     ip.run_cell_magic("autograd", "--out r --no-graph", NOTES)
     assert kinds(ip.user_ns["r"]) == [("nonleaf-grad", "ind_b", 10)]
+
+
+def test_an_error_filter_adds_no_second_error_to_a_cell_that_raised(ip, capsys):
+    run(ip, "import warnings\nfrom graphmagic import AutogradPitfall\n"
+            "warnings.simplefilter('error', AutogradPitfall)")
+    result, report = cell(ip, "x = torch.ones(2, requires_grad=True)\nx = x.double()\n1 / 0")
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert kinds(report) == [("leaf-moved", "x", 3)]
+    out = capsys.readouterr()
+    assert "AutogradPitfall" not in out.out + out.err
