@@ -158,10 +158,8 @@ def _saved_modified(ctx: ErrorContext) -> Hint:
         message = t("pitfalls.saved.message_nosite", var=var, shape=shape, now=now, expected=expected)
         return ctx.hint("saved-modified", var, message, t("pitfalls.saved.fix", var=var))
     site, via = culprit
-    where = ctx.where(ctx.loc.cell(ctx.filename), site.line)
     changed = site.expr if via else var
-    message = t("pitfalls.saved.message", var=var, shape=shape, where=where,
-                code=ctx.loc.code(ctx.filename, site.line).strip(), now=now, expected=expected)
+    message = t("pitfalls.saved.message", var=var, shape=shape, now=now, expected=expected)
     if via:
         message += " " + t("pitfalls.saved.via", var=var, alias=changed)
     return ctx.hint("saved-modified", var, message, t("pitfalls.saved.fix", var=changed), line=site.line)

@@ -44,9 +44,9 @@ EN: dict[str, str] = {
                             "torch.no_grad(): {var} -= lr * {var}.grad), or set the value before "
                             "requires_grad_()",
     # saved-modified
-    "pitfalls.saved.message": "{var} (shape {shape}) was saved for backward and then changed in "
-                              "place ({where}: {code}) — it is at version {now}, backward needs "
-                              "version {expected}.",
+    "pitfalls.saved.message": "{var} (shape {shape}) was saved for backward, then this line "
+                              "changed it in place: it is at version {now}, backward needs version "
+                              "{expected}.",
     "pitfalls.saved.message_nosite": "{var} (shape {shape}) was saved for backward and then changed "
                                      "in place — it is at version {now}, backward needs version "
                                      "{expected}.",
@@ -138,8 +138,8 @@ ZH: dict[str, str] = {
                             "torch.no_grad(): {var} -= lr * {var}.grad），或者在 requires_grad_() "
                             "之前先设置好数值",
     # saved-modified
-    "pitfalls.saved.message": "{var}（形状 {shape}）被保存用于反向传播，之后又被原地修改"
-                              "（{where}：{code}）—— 它现在的版本号是 {now}，反向传播需要版本 {expected}。",
+    "pitfalls.saved.message": "{var}（形状 {shape}）已被保存用于反向传播，随后这一行对它做了原地修改："
+                              "它现在的版本号是 {now}，反向传播需要版本 {expected}。",
     "pitfalls.saved.message_nosite": "{var}（形状 {shape}）被保存用于反向传播，之后又被原地修改 "
                                      "—— 它现在的版本号是 {now}，反向传播需要版本 {expected}。",
     "pitfalls.saved.message_anon": "一个形状为 {shape} 的张量被保存用于反向传播，之后又被原地修改 "
