@@ -115,9 +115,10 @@ def _detach_alias(run, sink, facts, filename, pairs) -> None:
     for cell, line, target, source in pairs:
         for changed, other in ((target, source), (source, target)):
             for site in changes.get(changed, ()):
-                if cell == run.cell and site.line <= line and not site.static:
+                here = cell == run.cell
+                if here and site.line <= line and not site.static:
                     continue
-                if not _in_use(ns, changed, other, site.line, read_lines, facts):
+                if not _in_use(ns, changed, other, line if here else None, site.line, read_lines, facts):
                     continue
                 message = t("pitfalls.detach.message", changed=changed, other=other, target=target,
                             source=source, where=where_text(run.cell, cell, line))
@@ -125,15 +126,19 @@ def _detach_alias(run, sink, facts, filename, pairs) -> None:
                          t("pitfalls.detach.fix", source=source, changed=changed), when="after")
 
 
-def _in_use(ns, changed: str, other: str, line: int, read_lines, facts) -> bool:
+def _in_use(ns, changed: str, other: str, detached: int | None, line: int, read_lines,
+            facts) -> bool:
     """The other tensor still shares memory with the changed one at the end of the cell,
-    or the cell reads it after the change."""
+    or (detached in this cell, neither name bound again since) the cell reads it later."""
     a, b = resolve(changed, ns), resolve(other, ns)
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         key = storage_key(a)
         if key is not None and key == storage_key(b):
             return True
-    rebound = code.bound_after(facts, other, line) or code.bound_after(facts, changed, line)
+    if detached is None:
+        return False
+    rebound = any(detached < s.line <= line for name in (changed, other)
+                  for s in facts.assigned.get(name, ()))
     return not rebound and any(n > line for n in read_lines.get(other, ()))
 
 

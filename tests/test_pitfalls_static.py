@@ -91,3 +91,11 @@ def test_detach_alias_negatives(ip):
     for body in bodies:
         _, report = cell(ip, body)
         assert report.findings == [], body
+
+
+def test_detach_alias_forgets_a_name_bound_again(ip):
+    cell(ip, "src = torch.ones(2, requires_grad=True)\ndet = src.detach()")
+    _, report = cell(ip, "det = torch.zeros(2)\ndet.add_(1)\nprint(src)")
+    assert report.findings == []
+    _, report = cell(ip, "a = torch.ones(2)\nb = a.detach()\nb = torch.zeros(2)\nb.add_(1)\nprint(a)")
+    assert report.findings == []
