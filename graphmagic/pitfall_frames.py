@@ -92,7 +92,8 @@ def segment(lines: list[str], start: int, end: int, col: int, end_col: int) -> s
 
 
 def grad_owner(text: str | None) -> str | None:
-    """For the source of a ``.grad`` read (``ind_b.grad``, ``(y).grad``) the owner ``ind_b``."""
+    """For the source of a ``.grad`` read (``ind_b.grad``, ``(y).grad``,
+    ``getattr(ind_b, 'grad')``) the owner ``ind_b``."""
     if not text:
         return None
     try:
@@ -101,6 +102,10 @@ def grad_owner(text: str | None) -> str | None:
         return None
     if isinstance(node, ast.Attribute) and node.attr == "grad":
         return ast.unparse(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+            and node.args[1].value == "grad":
+        return ast.unparse(node.args[0])
     return None
 
 

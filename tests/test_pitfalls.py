@@ -273,3 +273,9 @@ def test_an_error_filter_adds_no_second_error_to_a_cell_that_raised(ip, capsys):
     assert kinds(report) == [("leaf-moved", "x", 3)]
     out = capsys.readouterr()
     assert "AutogradPitfall" not in out.out + out.err
+
+
+def test_reads_in_f_strings_getattr_and_comprehensions(ip):
+    _, report = cell(ip, "h = torch.ones(1, requires_grad=True) * 2\nprint(f'grad: {h.grad}')\n"
+                         "print(getattr(h, 'grad'))\nvals = [t.grad for t in [h]]")
+    assert kinds(report) == [("nonleaf-grad", "h", 3), ("nonleaf-grad", "h", 4), ("nonleaf-grad", "t", 5)]
