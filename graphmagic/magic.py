@@ -16,6 +16,7 @@ from .cellsource import CellSource
 from .device import resolve
 from .messages import t
 from .probes import cell_probes
+from .report import JSON_MIME
 
 
 @magics_class
@@ -101,7 +102,10 @@ class AutogradMagics(Magics):
             if run.options.out:
                 self.shell.user_ns[run.options.out] = report
             if not (report.quiet and report.is_empty()):
-                data, metadata = self.shell.display_formatter.format(report)
+                formatter = self.shell.display_formatter
+                # a terminal shows text only: do not render the picture it would drop
+                include = None if "text/html" in formatter.active_types else {"text/plain", JSON_MIME}
+                data, metadata = formatter.format(report, include=include)
                 self.shell.display_pub.publish(data=data, metadata=metadata)
         except Exception as err:  # never a traceback from graphmagic after the user's cell
             print(t("report.not_shown", error=repr(err)), file=sys.stderr)
