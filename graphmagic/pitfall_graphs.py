@@ -5,7 +5,9 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-LIMIT = 100_000  # nodes visited per walk at most
+from .tensorinfo import SAFE_WALK_LIMIT
+
+LIMIT = SAFE_WALK_LIMIT  # nodes visited per walk at most (see tensorinfo)
 
 
 def roots_of(tensors: object) -> list[torch.Tensor]:

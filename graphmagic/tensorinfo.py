@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import torch
 
+# Backward nodes a Python walk may visit. PyTorch 2.13 frees nodes that Python has touched
+# recursively: touching ~45,000+ nodes of a chain and then freeing it overflows the C stack
+# (a segfault). Every walk over a user's graph stops here.
+SAFE_WALK_LIMIT = 20_000
+
 
 def shape_str(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(d) for d in t.shape) + ")"

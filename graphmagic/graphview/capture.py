@@ -18,14 +18,14 @@ from collections.abc import Iterable
 
 import torch
 
-from ..tensorinfo import storage_key
+from ..tensorinfo import SAFE_WALK_LIMIT, storage_key
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BACKWARD = re.compile(r"Backward\d*$")
 _NAMES: dict[type, str] = {}
 LEAF = "AccumulateGrad"
 DATA, DETACH = 0, 1
-WALK_LIMIT = 20_000
+WALK_LIMIT = SAFE_WALK_LIMIT
 
 
 def op_name(backward_name: str) -> str:
