@@ -101,7 +101,6 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
     tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
                   exact_lines=trace is not None)
     tr.aliases = aliasing.groups(after, code.alias_rhs)
-    before_ids = {f.id for f in before.facts.values()}
     before_storages = {f.storage for f in before.facts.values() if f.storage is not None}
 
     def mark(name, status, detail="", lines=(), **args):
@@ -123,7 +122,7 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
                 mark(name, "new", "result", code.result_line())
             continue
         if b is None:
-            detail, args = _new_detail(name, a, before, after, before_ids, before_storages)
+            detail, args = _new_detail(name, a, obj, before, before_storages)
             lines = traced_bind or code.bound(name)
             inplace_lines = _inplace_lines(name, code, trace)
             first = min((r.line for r in lines), default=0)
@@ -175,8 +174,8 @@ def _temporary(name: str, code: CellCode) -> str:
     return next((s.detail for s in code.facts.computed_slice_assigns if s.expr == name), "")
 
 
-def _new_detail(name, a, before, after, before_ids, before_storages):
-    if a.id in before_ids:
+def _new_detail(name, a, obj, before, before_storages):
+    if obj is not None and before.alive(a.id) is obj:  # not a freed tensor's reused id
         others = [n for n in before.names.get(a.id, []) if n != name]
         return "same-tensor", {"other": others[0] if others else "?"}
     if a.storage is not None and a.storage in before_storages and before.storage_alive(a.storage):

@@ -314,3 +314,16 @@ def test_run_cell_magic_path(ip, direct):
         run(ip, "%%autograd --out r --no-graph\nY += X\n")
     row = rows(ip.user_ns["r"])["Y"]
     assert row["status"] == "in-place" and row["lines"][0]["line"] == 2
+
+
+def test_reused_id_of_a_freed_tensor_is_not_called_the_same_tensor(ip):
+    # the notes' second round: z is rebound, its old tensor freed; CPython may give a new
+    # tensor the freed one's id. Only a live, identical object is "the same tensor".
+    from conftest import run
+
+    run(ip, "x = torch.ones(1, requires_grad=True)\nz = x * 2")
+    for _ in range(20):
+        run(ip, "%%autograd --out r\nz = x * 3\nc = x * 4")
+        rows = {row["name"]: row for row in ip.user_ns["r"].variables.to_json()["rows"]}
+        assert "same" not in rows["c"].get("detail", ""), rows["c"]
+        run(ip, "del c")
