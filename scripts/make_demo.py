@@ -127,6 +127,16 @@ y = torch.tensor([3.0], requires_grad=True)
 z = x * y          # MulBackward0
 w = x + y          # AddBackward0
 out = z + w * 2    # AddBackward0 with two inputs"""),
+    ("md", """The same graph after `backward()`: the leaves now show their gradients, and `--saved`
+lists what each op saved for the backward pass, drawn as freed once `backward()` has used it
+(torchviz's `show_saved=True` raises at this point)."""),
+    ("code", """%%autograd --saved
+out.backward()
+x.grad, y.grad"""),
+    ("md", """For comparison, the classic `torchviz.make_dot` picture of the same graph (it can only
+name the leaves)."""),
+    ("code", """%%autograd --engine torchviz
+out2 = z + w * 2"""),
 
     ("md", """`backward()` needs a path from the tensor to leaves that require grad. Next: leaves,
 intermediate nodes, a retained gradient (`retain_grad`), a branch cut off with `detach()`
@@ -240,6 +250,53 @@ print(b.is_leaf)"""),
 (meant to fail)."""),
     ("code", """%%autograd
 doubled.sum().backward()""", RAISES),
+
+    ("md", """## 10. More pitfalls, each named with its variable, line and fix
+
+A second `backward()` through a graph whose saved tensors the first one freed (meant to fail):"""),
+    ("code", """%%autograd
+w = torch.tensor([2.0], requires_grad=True)
+loss = (w.exp() * 3).sum()
+loss.backward()
+loss.backward()""", RAISES),
+    ("md", """Changing, in place, a tensor that autograd saved for the backward pass (meant to fail):"""),
+    ("code", """%%autograd
+x = torch.ones(2, requires_grad=True)
+h = x.exp()        # exp saves its output for backward
+h.add_(1)          # ... which this changes
+h.sum().backward()""", RAISES),
+    ("md", """Moving a leaf (`x = x.to(...)`, `.cuda()`, `.double()`) makes `x` a non-leaf: its `.grad`
+stays `None`. Create it on the device instead."""),
+    ("code", """%%autograd
+x = torch.ones(2, requires_grad=True)
+x = x.double()
+(x * 2).sum().backward()
+print(x.is_leaf, x.grad)"""),
+
+    ("md", """## 11. Memory, line by line
+
+`--trace` follows the cell line by line: the exact peak of tensor bytes and which line
+allocated it (slower; the default CPU figure is the process's resident memory)."""),
+    ("code", """%%autograd --trace
+t = torch.empty(4 * 2**20)   # 16 MiB
+t.fill_(1.0)
+total = t.sum()
+del t"""),
+
+    ("md", """## 12. Outside the magic, and in Chinese
+
+`graphmagic.graph(...)` draws any tensor's graph in a script or notebook (`.save("g.png")`
+writes a file). `%autograd_config --lang zh` switches graphmagic's texts to Chinese."""),
+    ("code", """import graphmagic
+a = torch.tensor([1.0, 2.0], requires_grad=True)
+loss = (a * a).sum()
+graphmagic.graph(loss, names={"a": a, "loss": loss})"""),
+    ("code", """%autograd_config --lang zh"""),
+    ("code", """%%autograd
+ind_a = a * 2
+ind_a.sum().backward()
+print(ind_a.grad)"""),
+    ("code", """%autograd_config --lang en"""),
 ]
 
 

@@ -9,6 +9,8 @@ Node ids are generated (``t3``, ``o12``, ``g0``), never user text.
 """
 from __future__ import annotations
 
+import re
+
 from ..messages import t
 from .model import Graph, GroupNode, OpNode, TensorNode
 
@@ -48,6 +50,21 @@ def _line(text: str, size: int | None = SMALL, color: str | None = None, bold=Fa
         body = f"<B>{body}</B>"
     attrs = (f' POINT-SIZE="{size}"' if size else "") + (f' COLOR="{color}"' if color else "")
     return f"<FONT{attrs}>{body}</FONT>" if attrs else body
+
+
+def _wrapped(text: str, width: int = 72, **style) -> str:
+    """``text`` as left-aligned lines of about ``width`` columns (CJK characters count 2)."""
+    lines, current, used = [], [], 0
+    for word in re.findall(r"[\u2e80-\u9fff\uff00-\uffef]\s*|[^\s\u2e80-\u9fff\uff00-\uffef]+\s*", text):
+        cost = len(word) * (2 if "\u2e80" <= word[0] <= "\uffef" else 1)
+        if current and used + cost > width:
+            lines.append("".join(current).rstrip())
+            current, used = [], 0
+        current.append(word)
+        used += cost
+    if current:
+        lines.append("".join(current).rstrip())
+    return '<BR ALIGN="LEFT"/>'.join(_line(line, **style) for line in lines) + '<BR ALIGN="LEFT"/>'
 
 
 def _label(lines: list[str]) -> str:
@@ -188,9 +205,9 @@ def legend(graph: Graph) -> str:
     rows = []
     width = len(cells)
     for text, color in notes(graph):
-        rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_line(text, size=10, color=color)}</TD></TR>')
+        rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_wrapped(text, size=10, color=color)}</TD></TR>')
     rows.append("<TR>" + "".join(cells) + "</TR>")
-    rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_line(t("graph.legend_arrows"))}</TD></TR>')
+    rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_wrapped(t("graph.legend_arrows"))}</TD></TR>')
     return '<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
 
 
