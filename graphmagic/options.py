@@ -128,8 +128,13 @@ DEFAULTABLE = ("device", "quiet", "show_all", "trace", "show_graph", "max_nodes"
 
 
 def parse_line(func, line: str) -> dict[str, object]:
-    """Parse a magic's argument line; what was not given is left out."""
+    """Parse a magic's argument line; what was not given is left out.
+
+    An unquoted ``#`` starts a comment, as on any Python line: ``%%autograd -d cpu  # note``.
+    """
     try:
+        if "#" in line:
+            line = shlex.join(shlex.split(line, comments=True))
         args = ma.parse_argstring(func, line)
     except ValueError as err:  # shlex: unbalanced quotes
         raise UsageError(t("option.unreadable", line=repr(line), error=err)) from None

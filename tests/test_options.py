@@ -195,3 +195,13 @@ def test_unload_resets_language(ip):
     ip.run_line_magic("unload_ext", "graphmagic")
     assert current_language() == "en"
     ip.run_line_magic("load_ext", "graphmagic")
+
+
+def test_a_comment_after_the_options_is_ignored(ip):
+    from conftest import run
+
+    result = run(ip, "%%autograd --device cpu --out r  # run on the CPU\nv = torch.zeros(1)\nv.device")
+    assert result.error_in_exec is None
+    assert str(ip.user_ns["r"].device) == "cpu"
+    result = run(ip, "%%autograd --out r2 --graph 'a#b'\nq = 1")
+    assert ip.user_ns["r2"].cell  # a quoted '#' is an option value, not a comment
