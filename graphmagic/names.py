@@ -12,6 +12,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Iterator
+from itertools import islice
 
 import torch
 
@@ -20,10 +21,13 @@ IPYTHON_NAMES = frozenset({
     "exit", "quit", "get_ipython",
 })
 _IPYTHON_NUMBERED = re.compile(r"^_(i)?\d+$")
+LIMIT = 10_000   # entries looked at per list, tuple or dict
 
 
 def is_user_name(name: str) -> bool:
-    return not (name in IPYTHON_NAMES or name.startswith("__") or _IPYTHON_NUMBERED.match(name))
+    if name in IPYTHON_NAMES:
+        return False
+    return not name.startswith("_") or not (name.startswith("__") or _IPYTHON_NUMBERED.match(name))
 
 
 def member(base: str, parent: object, key: str) -> str:
@@ -88,11 +92,11 @@ def named_tensors(ns: dict) -> Iterator[tuple[str, torch.Tensor]]:
         elif isinstance(obj, torch.optim.Optimizer):
             optimizers.append((name, obj))
         elif isinstance(obj, (list, tuple)):
-            for i, value in enumerate(obj[:10_000]):
+            for i, value in enumerate(list(islice(obj, LIMIT))):
                 if isinstance(value, torch.Tensor):
                     yield f"{name}[{i}]", value
         elif isinstance(obj, dict) and obj is not ns:
-            for key, value in list(obj.items())[:10_000]:
+            for key, value in list(islice(obj.items(), LIMIT)):
                 if isinstance(value, torch.Tensor) and isinstance(key, (str, int)):
                     yield f"{name}[{key!r}]", value
     for name, opt in optimizers:

@@ -1,6 +1,7 @@
 """The graph probe: at the end of a ``%%autograd`` cell, capture its graph as plain data."""
 from __future__ import annotations
 
+from ..codescan import facts_for
 from ..runner import CellRun, Probe
 from .build import build_graph, final_roots
 from .roots import select
@@ -16,7 +17,8 @@ class GraphProbe(Probe):
             return
         tracking = run.shared.get("tracking")
         changed = getattr(tracking, "changed", None) if tracking is not None else None
-        sel = select(run.namespace, run.source.tree, result=run.result,
+        backward_exprs = [site.expr for site in facts_for(run).backward_calls]
+        sel = select(run.namespace, backward_exprs, result=run.result,
                      count=run.execution_count, changed=changed, graph_roots=opts.graph_roots)
         if opts.engine == "torchviz":
             from .torchviz_engine import torchviz_view

@@ -2,15 +2,16 @@
 
 - ``--graph NAMES``: exactly those.
 - Otherwise: what the cell called ``backward()``, ``torch.autograd.backward`` or
-  ``torch.autograd.grad`` on (found in the cell's code, looked up by name at the end of
-  the cell, never evaluated), the cell's value (``Out[n]``), and as candidates the tensors
-  the cell bound or changed (the tracking probe's ``changed``; without it, every
-  namespace tensor with a ``grad_fn``) -- a candidate is a root when nothing drawn
-  consumes it.
+  ``torch.autograd.grad`` on (codescan's ``backward_calls``, looked up by name at the end
+  of the cell, never evaluated), the cell's value (``Out[n]``), and as candidates the
+  tensors with a ``grad_fn`` the cell bound or changed (the tracking probe's ``changed``;
+  without it, every namespace tensor with a ``grad_fn``) -- a candidate is a root when
+  nothing drawn consumes it. Leaves are drawn only as inputs reached from those.
 """
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -18,9 +19,7 @@ import torch
 
 from ..messages import t
 from ..names import named_tensors
-
-AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "autograd.backward": "tensors",
-                  "torch.autograd.grad": "outputs", "autograd.grad": "outputs"}
+from ..tracking import result_tensors
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Selection:
     backward_ran: bool = False     # the cell called backward() on one of the roots
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def canonical(expr: str) -> str:
     """One spelling per expression: ``d["a"]`` and ``d['a']`` match."""
     try:
@@ -42,62 +41,40 @@ def canonical(expr: str) -> str:
         return expr.strip()
 
 
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
+def split_targets(expr: str) -> list[str]:
+    """``[a, b]`` or ``(a, b)`` (``torch.autograd.backward([a, b])``) -> ``['a', 'b']``."""
+    try:
+        node = ast.parse(expr.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        return [expr]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [ast.unparse(e) for e in node.elts]
+    return [expr]
 
 
-def backward_targets(tree: ast.AST | None) -> list[str]:
-    """Expressions (as source text) the code calls backward/autograd.grad on, in order."""
-    if tree is None:
-        return []
-    found: list[tuple[int, int, str]] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        keyword = AUTOGRAD_CALLS.get(_dotted(func))
-        if keyword:
-            arg = node.args[0] if node.args else next(
-                (k.value for k in node.keywords if k.arg == keyword), None)
-            if arg is None:
-                continue
-            targets = list(arg.elts) if isinstance(arg, (ast.Tuple, ast.List)) else [arg]
-        elif isinstance(func, ast.Attribute) and func.attr == "backward":
-            targets = [func.value]
-        else:
-            continue
-        for target in targets:
-            found.append((target.lineno, target.col_offset, ast.unparse(target)))
-    return [text for _, _, text in sorted(found)]
+class _Lookup:
+    """Namespace tensors by their names as ``named_tensors`` spells them; only a query that
+    misses is canonicalised (the namespace's names are never parsed)."""
+
+    def __init__(self, named: list[tuple[str, torch.Tensor]]) -> None:
+        self.by_name: dict[str, tuple[str, torch.Tensor]] = {}
+        for name, tensor in named:
+            self.by_name.setdefault(name, (name, tensor))
+
+    def get(self, expr: str) -> tuple[str, torch.Tensor] | None:
+        hit = self.by_name.get(expr)
+        return hit if hit is not None else self.by_name.get(canonical(expr))
 
 
-def _result_tensors(result, count: int) -> list[tuple[str, torch.Tensor]]:
-    if isinstance(result, torch.Tensor):
-        return [(f"Out[{count}]", result)]
-    if isinstance(result, (tuple, list)):
-        return [(f"Out[{count}][{i}]", v) for i, v in enumerate(result)
-                if isinstance(v, torch.Tensor)]
-    return []
-
-
-def select(namespace: dict, tree: ast.AST | None, *, result=None, count: int = 0,
+def select(namespace: dict, backward_exprs: Iterable[str] = (), *, result=None, count: int = 0,
            changed: dict[str, str] | None = None,
            graph_roots: tuple[str, ...] | None = None) -> Selection:
     named = list(named_tensors(namespace))
-    lookup: dict[str, tuple[str, torch.Tensor]] = {}
-    for name, tensor in named:
-        lookup.setdefault(canonical(name), (name, tensor))
+    lookup = _Lookup(named)
     sel = Selection(named=named)
     if graph_roots:
         for name in graph_roots:
-            hit = lookup.get(canonical(name))
+            hit = lookup.get(name)
             if hit is None:
                 sel.notes.append(t("graph.unknown_root", name=name))
             elif not hit[1].requires_grad:
@@ -105,23 +82,23 @@ def select(namespace: dict, tree: ast.AST | None, *, result=None, count: int = 0
             else:
                 sel.roots.append(hit)
         return sel
-    for expr in backward_targets(tree):
-        hit = lookup.get(canonical(expr))
-        if hit is not None and hit not in sel.roots:
-            sel.roots.append(hit)
-            sel.backward_ran = True
-    sel.roots += [(n, v) for n, v in _result_tensors(result, count) if v.requires_grad]
+    for expr in backward_exprs:
+        for target in split_targets(expr):
+            hit = lookup.get(target)
+            if hit is not None and hit not in sel.roots:
+                sel.roots.append(hit)
+                sel.backward_ran = True
+    sel.roots += [(n, v) for n, v in result_tensors(result, count) if v.requires_grad]
     if changed is None:
         sel.candidates = [(n, v) for n, v in named if v.grad_fn is not None]
         sel.detach_candidates = [v for _, v in named if v.grad_fn is None]
         return sel
     for name, status in changed.items():
-        hit = lookup.get(canonical(name))
+        hit = lookup.get(name)
         if hit is None or status == "deleted":
             continue
-        tensor = hit[1]
-        if tensor.grad_fn is not None or (tensor.requires_grad and hit[0].isidentifier()):
+        if hit[1].grad_fn is not None:
             sel.candidates.append(hit)
-        elif tensor.grad_fn is None:
-            sel.detach_candidates.append(tensor)
+        else:
+            sel.detach_candidates.append(hit[1])
     return sel
