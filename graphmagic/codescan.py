@@ -41,6 +41,8 @@ class CodeFacts:
     computed_slice_assigns: list[Site] = field(default_factory=list)  # Z[:] = X + Y
     detaches: list[Site] = field(default_factory=list)     # a = b.detach(): expr a, detail b
     no_grad_lines: set[int] = field(default_factory=set)   # lines under `with torch.no_grad()`
+    # names bound by `for NAME in ...` (how 'for', detail the iterable) and `with ... as NAME` ('with')
+    loop_targets: dict[str, list[Site]] = field(default_factory=lambda: defaultdict(list))
 
     def lines_for(self, expr: str) -> list[Site]:
         """Every site that binds or changes ``expr`` in place, in line order."""
@@ -90,7 +92,20 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
         self.depth -= 1
 
-    visit_For = visit_AsyncFor = visit_While = _nested
+    def visit_For(self, node: ast.For) -> None:
+        self._bind_targets(node.target, node, "for", ast.unparse(node.iter))
+        self._nested(node)
+
+    def _bind_targets(self, target: ast.AST, node: ast.AST, how: str, detail: str) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._bind_targets(elt, node, how, detail)
+        elif isinstance(target, ast.Name):
+            self.facts.loop_targets[target.id].append(Site(target.id, node.lineno, how,
+                                                           self.depth > 0, detail))
+
+    visit_AsyncFor = visit_For
+    visit_While = _nested
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _nested
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _nested
 
@@ -99,6 +114,9 @@ class _Scanner(ast.NodeVisitor):
             for child in node.body:
                 end = getattr(child, "end_lineno", child.lineno) or child.lineno
                 self.facts.no_grad_lines.update(range(child.lineno, end + 1))
+        for item in node.items:
+            if item.optional_vars is not None:
+                self._bind_targets(item.optional_vars, node, "with", ast.unparse(item.context_expr))
         self.generic_visit(node)
 
     visit_AsyncWith = visit_With

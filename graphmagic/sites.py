@@ -70,9 +70,14 @@ class CellCode:
         lines = sorted({(s.line, s.static) for s in sites if limit_after is None or s.line >= limit_after})
         return [LineRef(self.cell, line, static) for line, static in lines]
 
+    def refs(self, sites) -> list[LineRef]:
+        return self._refs(sites)
+
     def bound(self, name: str) -> list[LineRef]:
         """Lines that bind ``name`` (or, failing that, its root variable)."""
-        sites = self.facts.assigned.get(name) or self.facts.assigned.get(root_of(name)) or []
+        root = root_of(name)
+        sites = (self.facts.assigned.get(name) or self.facts.loop_targets.get(name)
+                 or self.facts.assigned.get(root) or self.facts.loop_targets.get(root) or [])
         if not sites and ".state[" in name:
             sites = self.facts.optimizer_steps
         return self._refs(sites)
@@ -88,6 +93,15 @@ class CellCode:
 
     def data_sites(self, name: str) -> list[Site]:
         return [s for s in self.facts.data_mutations if s.expr == name]
+
+    def loose_data_sites(self, before_names) -> list[Site]:
+        """``.data`` mutations whose owner is not a tensor the namespace held before the cell
+        under that name (``for p in model.parameters(): p.data.zero_()``): they may have
+        changed any tensor."""
+        f = self.facts
+        return [s for s in f.data_mutations
+                if s.expr not in before_names or s.expr in f.assigned or s.expr in f.loop_targets
+                or root_of(s.expr) in f.loop_targets]
 
     def removed(self, name: str) -> list[LineRef]:
         return self._refs(self.deleted.get(name) or self.deleted.get(root_of(name)) or [])

@@ -94,18 +94,61 @@ def facts_of(t: torch.Tensor) -> TensorFacts:
                            False, None, None, None, False)
 
 
-DIGEST_LIMIT = 64 * 2**20
+SAMPLE_ABOVE = 4 * 2**20   # bytes: larger tensors get a sampled digest
+SAMPLE_COUNT = 65_536       # elements in a sampled digest
 
 
 def digest(t: torch.Tensor) -> bytes | None:
-    """A hash of a CPU tensor's contents (to see whether ``x.data += 1`` ran), or None."""
+    """A hash of a tensor's contents (to see whether ``x.data += 1`` ran), or None.
+
+    A small CPU tensor is hashed whole, reading its buffer in place (no copy when it is
+    contiguous). A larger one, or any tensor not on the CPU, gets a sampled digest: a strided
+    sample of ``SAMPLE_COUNT`` elements plus the sum of all of them, computed where the tensor
+    lives (only those few numbers cross to the host). The trade-off: a change that touches
+    only unsampled elements and keeps the sum exactly equal (a swap of two values, say) goes
+    unseen; ``x.data.mul_(2)``, ``normal_()``, ``zero_()`` and ``+= 1`` change the sum.
+    """
     try:
-        if t.device.type != "cpu" or t.layout != torch.strided or tensorinfo.nbytes(t) > DIGEST_LIMIT:
+        if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
             return None
-        data = t.detach().contiguous().reshape(-1).view(torch.uint8)
-        return hashlib.blake2b(data.numpy().tobytes(), digest_size=16).digest()
+        d = t.detach()
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{d.shape}{d.dtype}".encode())
+        if d.device.type == "cpu" and tensorinfo.nbytes(d) <= SAMPLE_ABOVE:
+            flat = d.contiguous().reshape(-1)  # a view when contiguous; small otherwise
+            h.update(memoryview(flat.view(torch.uint8).numpy()))
+            return h.digest()
+        n = d.numel()
+        step = max(1, n // SAMPLE_COUNT)
+        if d.is_contiguous():
+            sample = d.view(-1)[::step].contiguous()
+        else:
+            sample = torch.take(d, torch.arange(0, n, step, device=d.device))
+        h.update(memoryview(sample.view(torch.uint8).cpu().numpy()))
+        if d.dtype != torch.bool:
+            h.update(repr(d.sum().item()).encode())  # in its own dtype: no converted copy
+        return h.digest()
     except Exception:
         return None
+
+
+def digests(named: Iterable[tuple[str, torch.Tensor]], budget: int = 512 * 2**20) -> dict[str, bytes | None]:
+    """Digests of ``named``, requires_grad leaves first, until ``budget`` bytes were read
+    (a sampled tensor counts ``SAMPLE_ABOVE``)."""
+    seen: dict[int, bytes | None] = {}
+    out: dict[str, bytes | None] = {}
+    spent = 0
+    ordered = sorted(named, key=lambda nt: not (nt[1].requires_grad and nt[1].is_leaf))
+    for name, t in ordered:
+        key = id(t)
+        if key not in seen:
+            cost = min(tensorinfo.nbytes(t), SAMPLE_ABOVE)
+            if spent + cost > budget:
+                continue
+            spent += cost
+            seen[key] = digest(t)
+        out[name] = seen[key]
+    return out
 
 
 @dataclass

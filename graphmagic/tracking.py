@@ -10,7 +10,7 @@ facts plus weak references; ``collect`` snapshots again (adding the cell's resul
 - ``details``: ``{name: code}`` for changed names: ``new-memory``, ``same-storage``,
   ``shares-storage``, ``same-tensor``, ``via-data`` (``x.data += 1``: the version counter did
   not move, autograd did not see it), ``storage-replaced`` (``x.data = t``), ``via-alias``
-  (changed through another name sharing its storage), ``new-then-in-place``,
+  (changed through another name sharing its storage), ``new-then-in-place`` (status new),
   ``new-then-via-alias``, ``temporary``
   (``Z[:] = X + Y``), ``result``, ``freed``, ``still-referenced`` ('' when none).
 - ``aliases``: ``aliasing.AliasGroup`` list (names sharing one storage, with how: ``same
@@ -30,6 +30,7 @@ facts plus weak references) for the probes that start later (memory, ``--trace``
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -94,13 +95,16 @@ class Trace:
 
 def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             code: CellCode, digests: dict[str, bytes | None] | None = None,
-            trace: Trace | None = None, result_names: frozenset[str] = frozenset()) -> Tracking:
+            trace: Trace | None = None, result_names: frozenset[str] = frozenset(),
+            known: dict[str, tuple] | None = None) -> Tracking:
     """Classify every name of ``before`` and ``after``. ``current`` maps the after names to
-    their tensors (used only during the call, to tell a reused id from the same object)."""
+    their tensors (used only during the call, to tell a reused id from the same object).
+    ``known``: relations remembered from earlier cells (see ``remember_relations``)."""
     digests = digests or {}
     tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
                   exact_lines=trace is not None)
-    tr.aliases = aliasing.groups(after, code.alias_rhs)
+    tr.aliases = aliasing.groups(after, {**_still_valid(known or {}, after), **code.alias_rhs})
+    loose = code.loose_data_sites(before.facts)
     before_storages = {f.storage for f in before.facts.values() if f.storage is not None}
 
     def mark(name, status, detail="", lines=(), **args):
@@ -127,8 +131,8 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             inplace_lines = _inplace_lines(name, code, trace)
             first = min((r.line for r in lines), default=0)
             later = [r for r in inplace_lines if r.line > first or r.cell != code.cell]
-            if a.version and later:
-                mark(name, "in-place", "new-then-in-place", lines + later, line=first,
+            if a.version and later and detail != "same-tensor":
+                mark(name, "new", "new-then-in-place", lines + later, at=later[0].line,
                      rhs=_temporary(name, code))
             else:
                 mark(name, "new", detail, lines, **args)
@@ -148,6 +152,8 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         elif code.data_sites(name) and (name not in digests or digests[name] is None
                                          or digests[name] != snapshot.digest(obj)):
             mark(name, "in-place", "via-data", code.changed_in_place(name, via_data=True))
+        elif loose and digests.get(name) is not None and digests[name] != snapshot.digest(obj):
+            mark(name, "in-place", "via-data", code.refs(loose))
         else:
             changes = _state_changes(a, b)
             if changes:
@@ -203,8 +209,8 @@ def _state_changes(a: TensorFacts, b: TensorFacts) -> list[str]:
 def _propagate_through_aliases(tr: Tracking) -> None:
     """A tensor sharing storage with one changed in place was changed too."""
     for group in tr.aliases:
-        direct = [m for m in group.members if tr.changed.get(m) == "in-place"
-                  and tr.details.get(m) != "via-alias"]
+        direct = [m for m in group.members if (tr.changed.get(m) == "in-place"
+                  and tr.details.get(m) != "via-alias") or tr.details.get(m) == "new-then-in-place"]
         if not direct:
             continue
         source = direct[0]
@@ -218,7 +224,7 @@ def _propagate_through_aliases(tr: Tracking) -> None:
                 if not any(r.line > first or r.cell != tr.cell for r in tr.lines.get(source, [])):
                     continue  # the change came before this name existed
                 tr.details[m] = "new-then-via-alias"
-                tr.detail_args[m] = {"other": source, "line": first}
+                tr.detail_args[m] = {"other": source}
                 tr.lines[m] = tr.lines.get(m, []) + tr.lines.get(source, [])
             else:
                 tr.unchanged.remove(m)
@@ -226,7 +232,31 @@ def _propagate_through_aliases(tr: Tracking) -> None:
                 tr.details[m] = "via-alias"
                 tr.detail_args[m] = {"other": source}
                 tr.lines[m] = list(tr.lines.get(source, []))
-            tr.changed[m] = "in-place"
+                tr.changed[m] = "in-place"
+
+
+REMEMBERED = ("detach", ".data")
+
+
+def _still_valid(known: dict[str, tuple], snap: Snapshot) -> dict[str, tuple[str, str]]:
+    """The remembered ``{name: (how, source)}`` whose two names still hold the same tensors."""
+    out = {}
+    for name, (how, source, name_id, source_id) in known.items():
+        a, b = snap.facts.get(name), snap.facts.get(source)
+        if a is not None and b is not None and a.id == name_id and b.id == source_id:
+            out[name] = (how, source)
+    return out
+
+
+def remember_relations(known: dict[str, tuple], tr: Tracking) -> None:
+    """Keep the detach/.data relations of ``tr`` (plain names and ids) for later cells."""
+    valid = _still_valid(known, Snapshot(facts=tr.after))
+    known.clear()
+    known.update({n: (h, s, tr.after[n].id, tr.after[s].id) for n, (h, s) in valid.items()})
+    for g in tr.aliases:
+        for name, other, how in g.relations:
+            if how in REMEMBERED and not name.startswith("Out["):
+                known[name] = (how, other, tr.after[name].id, tr.after[other].id)
 
 
 class TrackingProbe(Probe):
@@ -237,7 +267,10 @@ class TrackingProbe(Probe):
         named = list(named_tensors(run.namespace))
         self.before = snapshot.take(named, keep_refs=True)
         wanted = {s.expr for s in self.code.facts.data_mutations}
-        self.digests = {name: snapshot.digest(t) for name, t in named if name in wanted}
+        if self.code.loose_data_sites(self.before.facts):  # any tensor may change via .data
+            self.digests = snapshot.digests(named)
+        else:
+            self.digests = {name: snapshot.digest(t) for name, t in named if name in wanted}
         run.shared["snapshot.before"] = self.before
 
     def collect(self, run) -> None:
@@ -248,8 +281,21 @@ class TrackingProbe(Probe):
         current = dict(named)
         after = snapshot.take(named)
         trace = run.shared.get("trace.lines")
+        known = _known_relations(run.shell)
         tracking = compare(self.before, after, current, self.code, self.digests, trace,
-                           frozenset(n for n, _ in result))
+                           frozenset(n for n, _ in result), known)
+        remember_relations(known, tracking)
         del current, named, result
         run.shared["tracking"] = tracking
         run.report.variables = VariablesSection(tracking, show_all=run.options.show_all)
+
+
+_KNOWN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _known_relations(shell) -> dict[str, tuple]:
+    """Per-shell ``{name: (how, source, name_id, source_id)}`` (plain data, no tensors)."""
+    try:
+        return _KNOWN.setdefault(shell, {})
+    except TypeError:
+        return {}

@@ -114,7 +114,8 @@ class VariablesSection:
         counts = {s: 0 for s in ("new", "rebound", "in-place", "deleted")}
         for status in tr.changed.values():
             counts[status] += 1
-        counts["unchanged"] = len(tr.unchanged)
+        counts["state"] = sum(1 for n in tr.unchanged if n in tr.state_changes)
+        counts["unchanged"] = len(tr.unchanged) - counts["state"]
         return counts
 
     def __bool__(self) -> bool:
@@ -135,6 +136,8 @@ class VariablesSection:
         counts = self.counts()
         parts = [t("tracking.count", label=status_label(s), n=counts[s])
                  for s in ("new", "rebound", "in-place", "deleted") if counts[s]]
+        if counts["state"]:
+            parts.append(t("tracking.state_counted", n=counts["state"]))
         unchanged = counts["unchanged"]
         if unchanged:
             key = "tracking.unchanged_listed" if self.show_all else "tracking.unchanged_counted"
@@ -179,6 +182,10 @@ class VariablesSection:
             if not self._shown(g):
                 continue
             for name, other, how in g.relations:
+                if how == "shares storage":
+                    out.append(t("tracking.alias_plain", name=name, other=other,
+                                 size=human_bytes(g.bytes), device=g.device))
+                    continue
                 out.append(t("tracking.alias", name=name, other=other, how=t(f"tracking.how.{how}"),
                              size=human_bytes(g.bytes), device=g.device))
         return out

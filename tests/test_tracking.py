@@ -54,8 +54,9 @@ def test_slice_assign_is_in_place_and_notes_the_temporary(ip):
     rep = report(ip, "Z = torch.zeros_like(Y)\nprint('id(Z):', id(Z))\nZ[:] = X + Y\n"
                      "print('id(Z):', id(Z))")
     row = rows(rep)["Z"]
-    assert row["status"] == "in-place"
+    assert row["status"] == "new"  # created in this cell: new, whatever happened after
     assert row["detail_code"] == "new-then-in-place"
+    assert "then changed in place at line 4" in row["detail"]
     assert row["id"] == [None, id(ip.user_ns["Z"])]
     assert [ln["line"] for ln in row["lines"]] == [2, 4]
     assert "X + Y" in row["detail"]
@@ -135,8 +136,8 @@ def test_in_place_through_a_view_marks_the_base(ip):
 def test_new_tensor_changed_through_its_detached_alias(ip):
     rep = report(ip, "a = torch.ones(4)\nb = a.detach()\nb += 1")
     found = rows(rep)
-    assert found["b"]["status"] == "in-place" and found["b"]["detail_code"] == "new-then-in-place"
-    assert found["a"]["status"] == "in-place" and found["a"]["detail_code"] == "new-then-via-alias"
+    assert found["b"]["status"] == "new" and found["b"]["detail_code"] == "new-then-in-place"
+    assert found["a"]["status"] == "new" and found["a"]["detail_code"] == "new-then-via-alias"
     assert [ln["line"] for ln in found["a"]["lines"]] == [2, 3, 4]
     assert "changed through b" in found["a"]["detail"]
 
