@@ -68,6 +68,13 @@ def _data_owner(node: ast.AST) -> ast.AST | None:
     return node.value if _is_data(node) else None
 
 
+def _first_argument(call: ast.Call, keyword: str) -> ast.AST | None:
+    """A call's first argument, given by position or as ``keyword=``."""
+    if call.args:
+        return call.args[0]
+    return next((kw.value for kw in call.keywords if kw.arg == keyword), None)
+
+
 def _is_no_grad(item: ast.withitem) -> bool:
     call = item.context_expr
     func = call.func if isinstance(call, ast.Call) else call
@@ -191,13 +198,12 @@ class _Scanner(ast.NodeVisitor):
                 else:
                     site = self.site(node, _root_tensor_expr(obj), f".{method}()")
                     f.inplace[site.expr].append(site)
+            elif method in ("backward", "grad") and ast.unparse(obj) in ("torch.autograd", "autograd"):
+                first = _first_argument(node, "tensors" if method == "backward" else "outputs")
+                if first is not None:
+                    f.backward_calls.append(self.site(node, first, f"torch.autograd.{method}()"))
             elif method == "backward":
-                if ast.unparse(obj) in ("torch.autograd", "autograd") and node.args:
-                    f.backward_calls.append(self.site(node, node.args[0], "torch.autograd.backward()"))
-                else:
-                    f.backward_calls.append(self.site(node, obj, ".backward()"))
-            elif method == "grad" and ast.unparse(obj) in ("torch.autograd", "autograd") and node.args:
-                f.backward_calls.append(self.site(node, node.args[0], "torch.autograd.grad()"))
+                f.backward_calls.append(self.site(node, obj, ".backward()"))
             elif method == "retain_grad":
                 f.retain_grad_calls.append(self.site(node, obj, ".retain_grad()"))
             elif method in OPTIMIZER_METHODS:

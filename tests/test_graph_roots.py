@@ -51,3 +51,12 @@ def test_namespace_names_are_not_parsed(ip):
     rep, g = graph_of(ip, "a = 1")
     info = roots.canonical.cache_info()
     assert g is None and info.hits + info.misses < 10
+
+
+def test_keyword_backward_and_grad_targets_are_roots():
+    from graphmagic.cellsource import CellSource
+    from graphmagic.codescan import scan
+
+    facts = scan(CellSource("%%autograd\ntorch.autograd.grad(outputs=loss, inputs=[w])\n"
+                            "torch.autograd.backward(tensors=total)\nz.backward()"))
+    assert [(s.expr, s.line) for s in facts.backward_calls] == [("loss", 2), ("total", 3), ("z", 4)]
