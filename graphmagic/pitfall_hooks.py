@@ -18,6 +18,7 @@ removed after the cell.
 """
 from __future__ import annotations
 
+import ast
 import sys
 import weakref
 from collections import deque
@@ -40,6 +41,9 @@ class GradRecord:
     passes: int = 0                   # passes summed in it since it was last zeroed
     first: tuple[str, int] | None = None  # (cell filename, line) of the first of them
     tested: tuple[int | None, int, bool] | None = None  # (pointer, version, nonzero) seen
+    leaf_version: int = -1            # the leaf's own version after that pass
+    pending: tuple[str, int] | None = None  # site of a sum that an optimizer step may still use
+    intended: bool = False            # its sums were once used by an update, then zeroed
 
 
 class ShellState:
@@ -91,6 +95,9 @@ class BackwardWatch:
         self.originals: dict[str, object] = {}
         self.wrappers: dict[str, object] = {}
         self._names: dict[int, str] = {}  # id(leaf) -> its name ('' when it has none)
+        self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
+        self.steps = False  # the cell calls .step(), or an optimizer is at hand
+        self._written: set[str] | None = None
 
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
@@ -99,6 +106,8 @@ class BackwardWatch:
         self.wrappers = {name: self._wrap(name, fn) for name, fn in self.originals.items()}
         autograd.backward, autograd.grad = self.wrappers["backward"], self.wrappers["grad"]
         stack.callback(self.uninstall)
+        self.steps = _calls_step(self.run.source.tree) or any(
+            isinstance(v, torch.optim.Optimizer) for v in list(self.run.namespace.values()))
 
     def uninstall(self) -> None:
         for name, wrapper in self.wrappers.items():
@@ -196,18 +205,44 @@ class BackwardWatch:
         return seen
 
     def _after(self, seen: list, site) -> None:
+        """A sum right after the leaf was updated (a step used the old grad, nobody zeroed
+        it) is reported now; a sum with no update since may be intended accumulation: if
+        an optimizer can step, it waits until the leaf's next pass (updated, then zeroed:
+        fine) or the cell's end."""
         for leaf, record, old, pointer, version, summing in seen:
             new = leaf.grad
             if new is None or (new is old and new._version == version):
                 continue  # this pass did not reach the leaf
+            updated = record.leaf_version not in (-1, leaf._version)
+            if record.pending is not None:
+                pending, record.pending = record.pending, None
+                self.pending.pop(id(leaf), None)
+                if not summing and updated:
+                    record.intended = True  # summed, used by a step, zeroed: accumulation
+                elif not summing:
+                    self._report(leaf, record, pending)  # summed, then dropped unused
             if summing:
                 record.passes = max(record.passes, 1) + 1
                 if record.first is None:
                     record.first = site
-                self._report(leaf, record, site)
+                if updated or not (self.steps or record.intended):
+                    self._report(leaf, record, site)
+                else:
+                    record.pending = site
+                    self.pending[id(leaf)] = (weakref.ref(leaf), record)
             else:
                 record.passes, record.first = 1, site
             record.pointer, record.version = _pointer(new), new._version
+            record.leaf_version = leaf._version
+
+    def finish(self) -> None:
+        """After the cell: sums no step used (unless the leaf accumulates on purpose)."""
+        pending, self.pending = list(self.pending.values()), {}
+        for ref, record in pending:
+            leaf, site = ref(), record.pending
+            record.pending = None
+            if leaf is not None and site is not None and not record.intended:
+                self._report(leaf, record, site, when="after")
 
     def _learn(self, roots: list[torch.Tensor]) -> None:
         self.known = [(ref, record) for ref, record in self.known if ref() is not None]
@@ -222,7 +257,7 @@ class BackwardWatch:
             self._known_ids[id(leaf)] = ref
             self.known.append((ref, record))
 
-    def _report(self, leaf: torch.Tensor, record: GradRecord, site) -> None:
+    def _report(self, leaf: torch.Tensor, record: GradRecord, site, when: str = "now") -> None:
         filename, line = site if site else (None, None)
         variable = self._name(leaf)
         first = where_text(self.run.cell, *self._label(record.first))
@@ -234,16 +269,31 @@ class BackwardWatch:
             old.count += 1
             old.message = message
             return
-        self.sink.add("grad-accumulated", variable, filename, line, message, fix, when="now")
+        self.sink.add("grad-accumulated", variable, filename, line, message, fix, when=when)
 
     def _name(self, leaf: torch.Tensor) -> str:
         """The leaf's pasteable name (looked up once per leaf and cell)."""
         name = self._names.get(id(leaf))
         if name is None:
             found = names_mod.names_by_id(self.run.namespace).get(id(leaf), [])
-            written = [n for n in found if n in self.run.source.text]
+            if self._written is None:
+                self._written = _expressions(self.run.source.tree)
+            written = [n for n in found if n in self._written]
             name = self._names[id(leaf)] = (written or found or [""])[0]
         return name
+
+
+def _calls_step(tree) -> bool:
+    return tree is not None and any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr == "step" for node in ast.walk(tree))
+
+
+def _expressions(tree) -> set[str]:
+    """Names, attributes and subscripts as the cell writes them (``model[0].weight``)."""
+    if tree is None:
+        return set()
+    return {ast.unparse(node) for node in ast.walk(tree)
+            if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))}
 
 
 def _shape(tensor: torch.Tensor) -> str:

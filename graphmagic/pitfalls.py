@@ -55,10 +55,12 @@ class PitfallProbe(Probe):
             add_note(exc, t("pitfalls.note", text=finding.to_text()))
 
     def collect(self, run) -> None:
-        sink, self.sink, self.watch = self.sink, None, None
+        sink, watch, self.sink, self.watch = self.sink, self.watch, None, None
         if sink is None:
             return
         try:
+            if watch is not None:
+                watch.finish()
             pitfall_static.check(run, sink, self.loc, shell_state(run.shell))
         finally:
             for finding in sink.sorted():

@@ -66,7 +66,7 @@ def test_the_read_inside_a_function_uses_its_local_name(ip):
     _, report = cell(ip, "def peek(t):\n    return t.grad\n"
                          "u = torch.ones(1, requires_grad=True) * 2\npeek(u)")
     f = only(report, "nonleaf-grad")
-    assert (f.variable, f.line) == ("t", 3)
+    assert (f.variable, f.line) == ("u", 3)
 
 
 def test_repeats_in_later_cells_are_reported(ip, recwarn):
@@ -256,7 +256,7 @@ def test_a_read_in_a_function_of_an_earlier_cell_names_that_cell(ip):
     first = run(ip, "def peek(t):\n    return t.grad")
     _, report = cell(ip, "u = torch.ones(1, requires_grad=True) * 2\npeek(u)")
     f = only(report, "nonleaf-grad")
-    assert (f.cell, f.line, f.variable, f.code) == (f"In[{first.execution_count}]", 2, "t", "return t.grad")
+    assert (f.cell, f.line, f.variable, f.code) == (f"In[{first.execution_count}]", 2, "u", "return t.grad")
     assert f"In[{first.execution_count}] line 2" in report.to_text()
 
 

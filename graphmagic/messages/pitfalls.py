@@ -55,7 +55,7 @@ EN: dict[str, str] = {
                                    "version {expected}.",
     "pitfalls.saved.via": "{alias} shares memory with {var}, so changing {alias} changed {var}.",
     "pitfalls.saved.fix": "compute out of place ({var} = {var} + ... instead of {var} += ... or "
-                          "{var}.add_(...)), or change a .clone()",
+                          "{var}.add_(...)), or modify a .clone() instead",
     # no-grad-path
     "pitfalls.nograd.message_unknown": "{var} does not require grad and has no grad_fn: there is no "
                                        "graph to run backward() through.",
@@ -146,7 +146,7 @@ ZH: dict[str, str] = {
                                    "—— 它现在的版本号是 {now}，反向传播需要版本 {expected}。",
     "pitfalls.saved.via": "{alias} 与 {var} 共享内存，所以修改 {alias} 也就修改了 {var}。",
     "pitfalls.saved.fix": "改用非原地运算（用 {var} = {var} + ... 代替 {var} += ... 或 "
-                          "{var}.add_(...)），或者修改它的 .clone() 副本",
+                          "{var}.add_(...)），或者改为修改它的 .clone() 副本",
     # no-grad-path
     "pitfalls.nograd.message_unknown": "{var} 不需要梯度，也没有 grad_fn：没有可以执行 backward() 的计算图。",
     "pitfalls.nograd.fix_unknown": "让某个输入 requires_grad=True，并且不要在 torch.no_grad() 中计算、"
