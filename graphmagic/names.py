@@ -103,6 +103,15 @@ def named_tensors(ns: dict) -> Iterator[tuple[str, torch.Tensor]]:
         yield from _optimizer_tensors(name, opt, param_names)
 
 
+def at_cell_end(run) -> list[tuple[str, torch.Tensor]]:
+    """``named_tensors`` of the namespace after the cell, walked once and shared by the
+    probes' ``collect`` (the namespace no longer changes then)."""
+    named = run.shared.get("named.after")
+    if named is None:
+        named = run.shared["named.after"] = list(named_tensors(run.namespace))
+    return named
+
+
 def names_by_id(ns: dict) -> dict[int, list[str]]:
     """``id(tensor) -> [names]`` for the tensors of ``ns`` (several names when aliased)."""
     found: dict[int, list[str]] = {}

@@ -37,7 +37,7 @@ import torch
 
 from . import aliasing, snapshot
 from .codescan import facts_for
-from .names import named_tensors
+from .names import at_cell_end, named_tensors
 from .runner import Probe
 from .sites import CellCode, LineRef
 from .snapshot import Snapshot, TensorFacts
@@ -277,7 +277,7 @@ class TrackingProbe(Probe):
         from .tracking_view import VariablesSection
 
         result = result_tensors(run.result, run.execution_count)
-        named = list(named_tensors(run.namespace)) + result
+        named = at_cell_end(run) + result
         current = dict(named)
         after = snapshot.take(named)
         trace = run.shared.get("trace.lines")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..codescan import facts_for
+from ..names import at_cell_end
 from ..runner import CellRun, Probe
 from .build import build_graph, final_roots
 from .roots import select
@@ -19,7 +20,8 @@ class GraphProbe(Probe):
         changed = getattr(tracking, "changed", None) if tracking is not None else None
         backward_exprs = [site.expr for site in facts_for(run).backward_calls]
         sel = select(run.namespace, backward_exprs, result=run.result,
-                     count=run.execution_count, changed=changed, graph_roots=opts.graph_roots)
+                     count=run.execution_count, changed=changed, graph_roots=opts.graph_roots,
+                     named=at_cell_end(run))
         if opts.engine == "torchviz":
             from .torchviz_engine import torchviz_view
 

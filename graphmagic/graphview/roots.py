@@ -68,8 +68,9 @@ class _Lookup:
 
 def select(namespace: dict, backward_exprs: Iterable[str] = (), *, result=None, count: int = 0,
            changed: dict[str, str] | None = None,
-           graph_roots: tuple[str, ...] | None = None) -> Selection:
-    named = list(named_tensors(namespace))
+           graph_roots: tuple[str, ...] | None = None,
+           named: list[tuple[str, torch.Tensor]] | None = None) -> Selection:
+    named = list(named_tensors(namespace)) if named is None else named
     lookup = _Lookup(named)
     sel = Selection(named=named)
     if graph_roots:
