@@ -94,7 +94,7 @@ def _graphs_before(run, facts, site) -> Iterator[tuple[str, int | None]]:
                 seen.add(call.expr)
                 yield call.expr, call.line
     count = 0
-    for name, tensor in names_mod.named_tensors(run.namespace):
+    for name, tensor in names_mod.at_cell_end(run):
         if name in seen or tensor.grad_fn is None or code.bound_after(facts, name, site.line - 1):
             continue
         seen.add(name)
@@ -118,12 +118,18 @@ def _detach_alias(run, sink, facts, filename, pairs) -> None:
                 here = cell == run.cell
                 if here and site.line <= line and not site.static:
                     continue
+                if not here and _bound_by(facts, (target, source), site.line):
+                    continue  # an earlier cell's pair, but this cell bound the names anew
                 if not _in_use(ns, changed, other, line if here else None, site.line, read_lines, facts):
                     continue
                 message = t("pitfalls.detach.message", changed=changed, other=other, target=target,
                             source=source, where=where_text(run.cell, cell, line))
                 sink.add("detach-alias", changed, filename, site.line, message,
                          t("pitfalls.detach.fix", source=source, changed=changed), when="after")
+
+
+def _bound_by(facts, names, line: int) -> bool:
+    return any(s.line <= line for name in names for s in facts.assigned.get(name, ()))
 
 
 def _in_use(ns, changed: str, other: str, detached: int | None, line: int, read_lines,

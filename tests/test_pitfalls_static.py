@@ -99,3 +99,9 @@ def test_detach_alias_forgets_a_name_bound_again(ip):
     assert report.findings == []
     _, report = cell(ip, "a = torch.ones(2)\nb = a.detach()\nb = torch.zeros(2)\nb.add_(1)\nprint(a)")
     assert report.findings == []
+
+
+def test_an_earlier_cells_detach_pair_does_not_outlive_new_bindings(ip):
+    cell(ip, "a = torch.ones(2, requires_grad=True)\nb = a.detach()")
+    _, report = cell(ip, "a = torch.ones(2)\na.add_(1)\nb = a.detach()")
+    assert report.findings == []
