@@ -77,10 +77,10 @@ def child(case: str, engine: str) -> dict:
         return {"build": t1 - t0, "render": t2 - t1, "drawn": len(view.graph.nodes),
                 "nodes": view.graph.collapsed.total_nodes if view.graph.collapsed else
                 len(view.graph.nodes)}
-    from graphmagic.graphview.render import render
-    from graphmagic.graphview.torchviz_engine import load_make_dot
+    from graphmagic.graph.render import render
+    from graphmagic.graph.torchviz_engine import load_make_dot
 
-    from graphmagic.names import named_tensors
+    from graphmagic.tensors.names import named_tensors
 
     make_dot = load_make_dot()
     params = {n: t for n, t in named_tensors(names) if t.is_leaf and t.requires_grad}

@@ -36,26 +36,8 @@ TRAIN = """for _ in range(STEPS):
     opt.step()
 """
 VARIANTS = {"plain": "", "%%autograd": "%%autograd\n", "--device cpu": "%%autograd --device cpu\n",
-            "--trace": "%%autograd --trace\n", "tracking+memory": "%%autograd\n"}
+            "--trace": "%%autograd --trace\n", "tracking+memory": "%%autograd --no-warn all --no-graph\n"}
 BUDGET = {"%%autograd": 1.05, "--device cpu": 1.05, "--trace": 3.0}
-ONLY_MINE = "tracking+memory"  # diagnostic: the cell under the tracking and memory probes alone
-
-
-@contextlib.contextmanager
-def probes_for(name: str):
-    if name != ONLY_MINE:
-        yield
-        return
-    from graphmagic import magic
-    from graphmagic.memory import MemoryProbe
-    from graphmagic.tracking import TrackingProbe
-
-    saved = magic.cell_probes
-    magic.cell_probes = lambda: [TrackingProbe(), MemoryProbe()]
-    try:
-        yield
-    finally:
-        magic.cell_probes = saved
 
 
 def timed(ip, cell: str) -> float:
@@ -84,8 +66,7 @@ def training(ip, rounds: int) -> dict[str, list[float]]:
         order = names[r % len(names):] + names[: r % len(names)]
         this = {}
         for name in order:
-            with probes_for(name):
-                this[name] = timed(ip, VARIANTS[name] + TRAIN)
+            this[name] = timed(ip, VARIANTS[name] + TRAIN)
         for name, seconds in this.items():
             times[name].append(seconds)
             if name != "plain":
@@ -103,8 +84,8 @@ def fixed_cost(ip, rounds: int) -> tuple[float, float]:
 
 
 def snapshot_cost(ip, rounds: int) -> tuple[float, float]:
-    from graphmagic import snapshot
-    from graphmagic.names import named_tensors
+    from graphmagic.tensors import snapshot
+    from graphmagic.tensors.names import named_tensors
 
     ip.user_ns.update({f"tensor_{i}": torch.ones(2) for i in range(1000)})
     takes = []
@@ -122,8 +103,8 @@ def probe_work(ip, rounds: int) -> float:
     """Milliseconds the tracking and memory probes themselves spend on the training cell
     (start, end-of-cell reads, collect): their whole default-mode cost, free of the noise
     of timing a 1 s loop on a shared machine."""
-    from graphmagic.memory import MemoryProbe
-    from graphmagic.tracking import TrackingProbe
+    from graphmagic.memory.probe import MemoryProbe
+    from graphmagic.tracking.probe import TrackingProbe
 
     spent = [0.0]
 
@@ -137,7 +118,7 @@ def probe_work(ip, rounds: int) -> float:
         return wrapper
 
     patched = [(cls, name, getattr(cls, name)) for cls in (TrackingProbe, MemoryProbe)
-               for name in ("start", "collect", "_end") if name in vars(cls)]
+               for name in ("__init__", "collect", "_end") if name in vars(cls)]
     for cls, name, method in patched:
         setattr(cls, name, timing(method))
     per_cell = []
@@ -165,8 +146,7 @@ def main() -> None:
     steps = calibrate(ip, args.seconds)
     ip.user_ns["STEPS"] = steps
     for name in VARIANTS:  # warm every path once
-        with probes_for(name):
-            timed(ip, VARIANTS[name] + TRAIN.replace("STEPS", "5"))
+        timed(ip, VARIANTS[name] + TRAIN.replace("STEPS", "5"))
 
     times, ratios = training(ip, args.rounds)
     print(f"Small-MLP CPU training cell, {steps} steps, torch threads={args.threads}, "

@@ -14,32 +14,19 @@ __all__ = ["AutogradPitfall", "FINDING_KINDS", "Finding", "Report", "graph",
 
 
 def graph(*tensors, **kwargs):
-    """Draw the autograd graph of ``tensors`` outside the magic (see graphmagic.graphview)."""
-    from .graphview import graph as draw
+    """Draw the autograd graph of ``tensors`` outside the magic (see graphmagic.graph)."""
+    from .graph import graph as draw
 
     return draw(*tensors, **kwargs)
 
 
 def load_ipython_extension(ipython) -> None:
-    from . import transformer
-    from .magic import AutogradMagics
+    from .ipython import load
 
-    unload_ipython_extension(ipython)  # loading twice must not register twice
-    magics = AutogradMagics(ipython)
-    ipython.register_magics(magics)
-    magics.register_events()
-    transformer.install(ipython)
+    load(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:
-    from . import messages, transformer
+    from .ipython import unload
 
-    transformer.uninstall(ipython)
-    manager = ipython.magics_manager
-    magics = manager.registry.pop("AutogradMagics", None)
-    if magics is not None:
-        magics.close()
-        magics.unregister_events()
-    for kind, name in (("line", "autograd"), ("cell", "autograd"), ("line", "autograd_config")):
-        manager.magics[kind].pop(name, None)
-    messages.set_language(None)
+    unload(ipython)

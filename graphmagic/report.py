@@ -23,6 +23,7 @@ and ``application/vnd.graphmagic.report+json``.
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 
 from .findings import Finding
+from . import messages
 from .messages import t
 
 JSON_MIME = "application/vnd.graphmagic.report+json"
@@ -47,6 +49,15 @@ FINDING_STYLE = (
 )
 
 
+def _in_own_language(method):
+    """Render in the language the report was made in (``Report.lang``)."""
+    @functools.wraps(method)
+    def rendered(self, *args, **kwargs):
+        with messages.language(self.lang):
+            return method(self, *args, **kwargs)
+    return rendered
+
+
 @dataclass
 class Report:
     cell: str = ""
@@ -61,6 +72,7 @@ class Report:
     exception: str | None = None
     errors: list[str] = field(default_factory=list)
     quiet: bool = False
+    lang: str | None = None   # the language it was made in, and renders in
 
     @property
     def warnings(self) -> list[Finding]:
@@ -72,6 +84,7 @@ class Report:
                                            ("memory", self.memory)) if _filled(s)]
 
     # ---- data ---------------------------------------------------------------------
+    @_in_own_language
     def to_json(self) -> dict:
         errors = list(self.errors)  # plus any section that fails to give its data
 
@@ -107,6 +120,7 @@ class Report:
         device = str(self.device) if self.device is not None else t("report.as_written")
         return t("report.header", cell=self.cell, device=device, time=_seconds(self.wall_time))
 
+    @_in_own_language
     def to_text(self) -> str:
         parts = [self.header()]
         if self.device_note:
@@ -119,6 +133,7 @@ class Report:
         parts += [t("report.internal_error", error=e) for e in self.errors]
         return "\n".join(p for p in parts if p)
 
+    @_in_own_language
     def to_html(self) -> str:
         esc = html.escape
         parts = [f'<div class="graphmagic-report" style="{STYLE}">',
@@ -138,6 +153,7 @@ class Report:
         parts.append("</div>")
         return "\n".join(parts)
 
+    @_in_own_language
     def _repr_mimebundle_(self, include=None, exclude=None):
         makers = {"text/plain": self.to_text, "text/html": self.to_html,
                   JSON_MIME: lambda: json.loads(json.dumps(self.to_json(), default=str))}

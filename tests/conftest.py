@@ -12,7 +12,7 @@ from IPython.testing.globalipapp import start_ipython
 @pytest.fixture(scope="session")
 def _shell():
     shell = start_ipython()
-    import graphmagic.magic  # noqa: F401  (import the extension's modules once, up front)
+    import graphmagic.ipython.magics  # noqa: F401  (import the extension's modules once, up front)
 
     gc.collect()
     gc.freeze()  # long-lived objects: the gc.collect of every shell.reset skips them (0.2 s)

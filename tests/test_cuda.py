@@ -6,7 +6,7 @@ import torch
 from conftest import needs_cuda, run
 from IPython.core.error import UsageError
 
-from graphmagic import device as gm_device
+from graphmagic.cell import device as gm_device
 
 pytestmark = [needs_cuda, pytest.mark.cuda]
 

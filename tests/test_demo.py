@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from graphmagic.magic import AutogradMagics
+from graphmagic.ipython.magics import AutogradMagics
 from graphmagic.report import JSON_MIME
 
 ROOT = Path(__file__).resolve().parents[1]

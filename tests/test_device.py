@@ -6,7 +6,7 @@ import torch
 from conftest import run
 from IPython.core.error import UsageError
 
-from graphmagic import device as gm_device
+from graphmagic.cell import device as gm_device
 
 MODES = "modes = [type(m).__name__ for m in torch.overrides._get_current_function_mode_stack()]"
 no_accelerator = pytest.mark.skipif(gm_device.best_accelerator().type != "cpu",

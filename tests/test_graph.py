@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import needs_cuda, run
-from graphmagic.graphview.capture import WALK_LIMIT
+from graphmagic.graph.capture import WALK_LIMIT
 from graph_helpers import graph_of, inputs, node_texts, ops, parse_svg, producer, tensors
 
 MAKE_DOT_CELL = """x = torch.tensor([2.0], requires_grad=True)

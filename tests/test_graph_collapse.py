@@ -6,7 +6,7 @@ import torch
 
 import graphmagic
 from graph_helpers import by_id, tensors
-from graphmagic.graphview.copies import SPLIT_FROM
+from graphmagic.graph.copies import SPLIT_FROM
 
 
 def gru(steps: int, keep: bool = False):

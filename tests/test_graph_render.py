@@ -10,7 +10,7 @@ from torch import nn
 
 import graphmagic
 from graph_helpers import SVG, graph_of, node_texts, parse_svg, tensors
-from graphmagic.graphview import GraphvizMissing, dot
+from graphmagic.graph import GraphvizMissing, dot
 
 # The names the issue lists: HTML-like markup, Graphviz escapes, a trailing backslash,
 # an entity, spaces, quotes and Chinese.

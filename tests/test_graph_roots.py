@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import run
 from graph_helpers import graph_of, tensors
-from graphmagic.graphview import roots
+from graphmagic.graph import roots
 
 
 def test_reinitialising_parameters_draws_no_graph(ip):
@@ -54,8 +54,8 @@ def test_namespace_names_are_not_parsed(ip):
 
 
 def test_keyword_backward_and_grad_targets_are_roots():
-    from graphmagic.cellsource import CellSource
-    from graphmagic.codescan import scan
+    from graphmagic.cell.source import CellSource
+    from graphmagic.code.scan import scan
 
     facts = scan(CellSource("%%autograd\ntorch.autograd.grad(outputs=loss, inputs=[w])\n"
                             "torch.autograd.backward(tensors=total)\nz.backward()"))

@@ -12,9 +12,8 @@ from conftest import run
 from IPython.core.error import UsageError
 
 import graphmagic
-from graphmagic import options as gm_options
+from graphmagic.ipython import arguments as gm_options
 from graphmagic.report import Report
-from graphmagic.runner import Probe
 
 
 def _our_callbacks(ip):
@@ -155,10 +154,10 @@ def test_import_and_load_change_nothing_global():
 def test_help_shows_docstring_and_every_option(ip, capsys):
     run(ip, "%%autograd?")
     shown = capsys.readouterr().out
-    doc = graphmagic.magic.AutogradMagics.autograd.__doc__
+    doc = graphmagic.ipython.magics.AutogradMagics.autograd.__doc__
     first = doc.strip().splitlines()[0]
     assert first in shown
-    parser = graphmagic.magic.AutogradMagics.autograd.parser
+    parser = graphmagic.ipython.magics.AutogradMagics.autograd.parser
     helps = [a for a in parser._actions if a.help and a.help != "show this help message and exit"]
     assert len(helps) >= len(gm_options.SHARED) + len(gm_options.CELL_ONLY)
     flat = " ".join(shown.split())
@@ -412,46 +411,40 @@ def test_run_cell_magic_traceback_shows_no_graphmagic_frames(ip, capsys):
     assert "graphmagic" not in out.split("ZeroDivisionError: division by zero")[0]
 
 
-_COLLECTED: list[str] = []
+def _break(monkeypatch, where: str) -> str:
+    """Make one part of the report fail at ``where``; returns the part's name."""
+    from graphmagic.graph import probe as graph_probe
+    from graphmagic.pitfalls.probe import PitfallProbe
+    from graphmagic.tracking.probe import TrackingProbe
 
+    def broke(*args, **kwargs):
+        raise RuntimeError(f"{where} broke")
 
-class _Broken(Probe):
-    def __init__(self, where):
-        self.where = where
-
-    def start(self, run_):
-        if self.where == "start":
-            raise RuntimeError("start broke")
-
-    def on_exception(self, run_, exc):
-        if self.where == "on_exception":
-            raise RuntimeError("hint broke")
-
-    def collect(self, run_):
-        if self.where == "collect":
-            raise RuntimeError("collect broke")
-        _COLLECTED.append(self.where)
+    if where == "start":
+        monkeypatch.setattr(TrackingProbe, "__init__", broke)
+        return "tracking"
+    if where == "on_exception":
+        monkeypatch.setattr(PitfallProbe, "on_exception", broke)
+        return "pitfalls"
+    monkeypatch.setattr(graph_probe, "graph_section", broke)
+    return "graph"
 
 
 @pytest.mark.parametrize("where", ["start", "on_exception", "collect"])
 @pytest.mark.parametrize("raises", [False, True])
-def test_a_broken_probe_never_breaks_the_cell(ip, capsys, monkeypatch, where, raises):
-    import graphmagic.magic as magic_module
-
-    monkeypatch.setattr(magic_module, "cell_probes", lambda: [_Broken(where), _Broken("ok")])
-    _COLLECTED.clear()
-    body = "x = 41\n" + ("raise ValueError('own')" if raises else "x + 1")
+def test_a_broken_part_never_breaks_the_cell(ip, capsys, monkeypatch, where, raises):
+    part = _break(monkeypatch, where)
+    body = "x = torch.ones(2, requires_grad=True)\n" + ("raise ValueError('own')" if raises else "41 + 1")
     result = run(ip, "%%autograd --out r\n" + body)
     if raises:
         assert type(result.error_in_exec) is ValueError
     else:
         assert result.error_in_exec is None and result.result == 42
     report = ip.user_ns["r"]
-    message = {"start": "start broke", "on_exception": "hint broke", "collect": "collect broke"}
     broke = where != "on_exception" or raises
-    assert report.errors == ([f"_Broken: RuntimeError('{message[where]}')"] if broke else [])
-    assert "ok" in _COLLECTED  # the healthy probe still reported
-    assert (where in _COLLECTED) == (where == "on_exception")
+    assert report.errors == ([f"{part}: RuntimeError('{where} broke')"] if broke else [])
+    assert report.memory is not None  # the healthy parts still reported
+    assert (report.variables is None) == (where == "start")
     out = capsys.readouterr().out
     assert out.count("Traceback") == (1 if raises else 0)
     assert ("could not finish this part of the report" in out) == broke

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import needs_cuda, run
-from graphmagic import procmem
+from graphmagic.memory import procmem
 from graphmagic.report import JSON_MIME
 
 MiB = 2**20

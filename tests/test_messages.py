@@ -73,14 +73,15 @@ def test_chinese_text_is_a_translation(key):
 
 def test_language_choice(monkeypatch):
     monkeypatch.delenv("GRAPHMAGIC_LANG", raising=False)
-    monkeypatch.setattr(messages, "_language", None)
     assert messages.current_language() == "en"
     monkeypatch.setenv("GRAPHMAGIC_LANG", "zh_CN")
     assert messages.current_language() == "zh"
     assert t("report.as_written") == CATALOGUE["zh"]["report.as_written"]
-    messages.set_language("en")
-    assert t("report.as_written") == CATALOGUE["en"]["report.as_written"]
-    messages.set_language(None)
+    with messages.language("en"):
+        assert t("report.as_written") == CATALOGUE["en"]["report.as_written"]
+        with messages.language(None):  # None: the environment's
+            assert messages.current_language() == "zh"
     assert messages.current_language() == "zh"
     with pytest.raises(ValueError):
-        messages.set_language("fr")
+        with messages.language("fr"):
+            pass

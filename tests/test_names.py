@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from graphmagic import names
+from graphmagic.tensors import names
 
 
 class CountingDict(dict):

@@ -6,8 +6,9 @@ import torch
 from conftest import run
 from IPython.core.error import UsageError
 
-from graphmagic import options
-from graphmagic.messages import CATALOGUE, current_language
+from graphmagic.cell import options
+from graphmagic.ipython import arguments
+from graphmagic.messages import CATALOGUE
 
 
 def _magics(ip):
@@ -61,7 +62,7 @@ def test_a_refused_config_changes_nothing(ip):
     result = run(ip, "%autograd_config --reset --lang zh --device banana --no-quiet")
     assert type(result.error_in_exec) is UsageError
     assert _magics(ip).defaults == {"quiet": True}
-    assert current_language() == "en"
+    assert _magics(ip).state.lang is None
 
 
 def test_bad_options_via_run_cell_magic_raise_usage_error(ip):
@@ -97,27 +98,19 @@ def test_cell_options_override_defaults(ip):
     assert ip.user_ns["d"] == torch.device("cpu")
 
 
-def test_options_reach_the_probes(ip):
+def test_options_reach_the_probes(ip, monkeypatch):
     run(ip, "%autograd_config --no-warn leaf-inplace --max-nodes 7 --engine torchviz --all")
     seen = {}
+    from graphmagic.cell import run as lifecycle
 
-    def spy(run_):
-        seen["options"] = run_.options
+    original = lifecycle.begin
 
-    from graphmagic import runner
+    def begin(ctx):
+        seen["options"] = ctx.options
+        return original(ctx)
 
-    original = runner.begin
-
-    def begin(shell, opts, choice, source, probes):
-        spy_probe = runner.Probe()
-        spy_probe.start = spy
-        return original(shell, opts, choice, source, [*probes, spy_probe])
-
-    runner.begin = begin
-    try:
-        run(ip, "%%autograd --no-warn detach-alias --graph z,w --no-graph --saved --attrs -o r\nz = 1")
-    finally:
-        runner.begin = original
+    monkeypatch.setattr(lifecycle, "begin", begin)
+    run(ip, "%%autograd --no-warn detach-alias --graph z,w --no-graph --saved --attrs -o r\nz = 1")
     opts = seen["options"]
     assert opts == options.CellOptions(
         device=None, quiet=False, show_all=True, trace=False, show_graph=False, max_nodes=7,
@@ -126,7 +119,7 @@ def test_options_reach_the_probes(ip):
 
 
 def test_no_warn_all_means_every_kind(ip):
-    given = options.parse_line(_magics(ip).autograd, "--no-warn all")
+    given = arguments.parse_line(_magics(ip).autograd, "--no-warn all")
     from graphmagic.findings import FINDING_KINDS
 
     assert options.build(given, {}).no_warn == frozenset(FINDING_KINDS)
@@ -150,18 +143,18 @@ def test_config_without_arguments_prints_defaults(ip, capsys):
 def test_describe_round_trips(ip):
     line = "--device meta --quiet --no-all --trace --no-graph --max-nodes 5 --saved --no-attrs " \
            "--engine torchviz --no-warn leaf-inplace"
-    given = options.parse_line(_magics(ip).autograd_config, line)
-    again = options.parse_line(_magics(ip).autograd_config, options.describe(given))
+    given = arguments.parse_line(_magics(ip).autograd_config, line)
+    again = arguments.parse_line(_magics(ip).autograd_config, options.describe(given))
     assert again == given
 
 
 def test_reset_forgets_defaults_and_language(ip, capsys):
     run(ip, "%autograd_config --device cpu --quiet --lang zh")
     assert _magics(ip).defaults == {"device": "cpu", "quiet": True}
-    assert current_language() == "zh"
+    assert _magics(ip).state.lang == "zh"
     run(ip, "%autograd_config --reset")
     assert _magics(ip).defaults == {}
-    assert current_language() == "en"
+    assert _magics(ip).state.lang is None
     run(ip, "%%autograd --out r\nx = 1")
     assert ip.user_ns["r"].device is None
     assert ip.user_ns["r"].quiet is False
@@ -176,7 +169,9 @@ def test_lang_zh_switches_texts(ip, capsys):
     result = run(ip, "%%autograd --max-nodes -1\nx = 2")
     assert "需要 0 或更大的数" in str(result.error_in_exec)
     run(ip, "%autograd_config --lang en")
-    assert "device" in ip.user_ns["r"].to_text() and "设备" not in ip.user_ns["r"].to_text()
+    assert "设备" in ip.user_ns["r"].to_text()  # a stored report keeps its language
+    run(ip, "%%autograd --out r2\nx = 1")
+    assert "device" in ip.user_ns["r2"].to_text() and "设备" not in ip.user_ns["r2"].to_text()
 
 
 def test_lang_from_environment(ip, monkeypatch):
@@ -184,17 +179,20 @@ def test_lang_from_environment(ip, monkeypatch):
     run(ip, "%%autograd --out r\nx = 1")
     assert "设备" in ip.user_ns["r"].to_text()
     run(ip, "%autograd_config --lang en")  # an explicit choice wins over the environment
+    run(ip, "%%autograd --out r\nx = 1")
     assert "设备" not in ip.user_ns["r"].to_text()
-    monkeypatch.setenv("GRAPHMAGIC_LANG", "en")
     run(ip, "%autograd_config --reset")
-    assert current_language() == "en"
+    run(ip, "%%autograd --out r\nx = 1")
+    assert "设备" in ip.user_ns["r"].to_text()
 
 
 def test_unload_resets_language(ip):
     run(ip, "%autograd_config --lang zh")
     ip.run_line_magic("unload_ext", "graphmagic")
-    assert current_language() == "en"
     ip.run_line_magic("load_ext", "graphmagic")
+    assert _magics(ip).state.lang is None
+    run(ip, "%%autograd --out r\nx = 1")
+    assert "设备" not in ip.user_ns["r"].to_text()
 
 
 def test_a_comment_after_the_options_is_ignored(ip):

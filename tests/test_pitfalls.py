@@ -10,7 +10,7 @@ from conftest import run
 from test_pitfalls_helpers import cell, kinds, only
 
 from graphmagic import AutogradPitfall
-from graphmagic.pitfall_warnings import NONLEAF_TEXT
+from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT
 
 NOTES = """x = torch.tensor([1.0], requires_grad=True)
 y = torch.tensor([3.0], requires_grad=True)

@@ -5,7 +5,7 @@ import pytest
 from test_pitfalls_helpers import cell, kinds, only
 
 from conftest import needs_cuda
-from graphmagic import pitfall_hooks
+from graphmagic.pitfalls import backward as pitfall_hooks
 
 SETUP = ("from torch import nn\ntorch.manual_seed(0)\n"
          "model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1)).to('{device}')\n"

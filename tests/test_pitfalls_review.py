@@ -8,7 +8,7 @@ from conftest import run
 from test_pitfalls_helpers import cell, kinds, only
 
 from graphmagic.messages import pitfalls as texts
-from graphmagic.pitfall_warnings import NONLEAF_TEXT
+from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT
 
 SETUP = ("x = torch.tensor([1.], requires_grad=True)\nb = x + 1\nimport warnings\n"
          "warnings.filterwarnings('{action}', message='The .grad attribute')")

@@ -254,7 +254,7 @@ def test_same_data_in_report_json(ip):
 def test_chinese_labels(ip):
     run(ip, "%autograd_config --lang zh")
     run(ip, NOTES_SETUP)
-    text = report(ip, "Y = Y + X").variables.to_text()
+    text = report(ip, "Y = Y + X").to_text()
     assert "重新绑定" in text and "新分配的内存" in text
 
 
@@ -276,19 +276,24 @@ def test_tensor_deleted_in_the_cell_is_freed_and_not_held(ip):
 
 
 def tracked(ip, body: str):
-    """Run ``body`` between runner.begin/finish with the tracking probe alone."""
-    from graphmagic import runner
-    from graphmagic.cellsource import CellSource
-    from graphmagic.device import resolve
-    from graphmagic.options import CellOptions
-    from graphmagic.tracking import TrackingProbe
+    """Run ``body`` with the tracking part alone and return its ``Tracking``."""
+    from graphmagic.cell.context import CellContext, CellEnd
+    from graphmagic.cell.device import resolve
+    from graphmagic.cell.options import CellOptions
+    from graphmagic.cell.source import CellSource
+    from graphmagic.cell.state import ShellState
+    from graphmagic.ipython import execution
+    from graphmagic.tensors.names import named_tensors
+    from graphmagic.tracking.probe import TrackingProbe
 
-    filename, code, last = runner.compile_body(ip, body, 99)
+    filename, code, last = execution.compile_body(ip, body, 99)
     source = CellSource("%%autograd\n" + body, filename=filename)
-    cell = runner.begin(ip, CellOptions(), resolve(None), source, [TrackingProbe()])
-    cell.result = runner.run_body(ip, code, last)
-    runner.finish(cell)
-    return cell.shared["tracking"], f"Out[{cell.execution_count}]"
+    ctx = CellContext(shell=ip, state=ShellState(), options=CellOptions(), source=source,
+                      choice=resolve(None), execution_count=99)
+    probe = TrackingProbe(ctx)
+    result = execution.run_body(ip, code, last)
+    end = CellEnd(named=list(named_tensors(ip.user_ns)), result=result, exception=None)
+    return probe.collect(ctx, end, None), "Out[99]"
 
 
 def test_published_contract_for_other_probes(ip):

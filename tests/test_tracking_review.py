@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from conftest import run
-from graphmagic import snapshot
+from graphmagic.tensors import snapshot
 
 
 def report(ip, cell: str, opts: str = ""):
@@ -70,7 +70,7 @@ def test_summary_counts_autograd_state_changes_apart_from_unchanged(ip):
     run(ip, "%autograd_config --lang zh")
     try:
         rep = report(ip, "(w * 2).sum().backward()")
-        assert "autograd 状态改变 1 个 · 未改变 2 个" in rep.variables.to_text()
+        assert "autograd 状态改变 1 个 · 未改变 2 个" in rep.to_text()
     finally:
         run(ip, "%autograd_config --lang en")
 

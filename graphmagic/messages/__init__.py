@@ -7,6 +7,7 @@ environment variable ``GRAPHMAGIC_LANG=zh`` choose Chinese; English is the defau
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 from . import core, graph, pitfalls, tracking
@@ -19,15 +20,20 @@ for _area in _AREAS:
     CATALOGUE["en"].update(_area.EN)
     CATALOGUE["zh"].update(_area.ZH)
 
-_language: str | None = None
+_language: str | None = None   # while a cell runs or a report renders: its language
 
 
-def set_language(lang: str | None) -> None:
-    """Choose the language of all later texts (``None``: back to the environment's)."""
+@contextlib.contextmanager
+def language(lang: str | None):
+    """Texts in ``lang`` inside the block (``None``: the environment's, GRAPHMAGIC_LANG)."""
     global _language
     if lang is not None and lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; choose from {', '.join(LANGUAGES)}")
-    _language = lang
+    saved, _language = _language, lang
+    try:
+        yield
+    finally:
+        _language = saved
 
 
 def current_language() -> str:

@@ -1,0 +1,186 @@
+"""Where a pitfall happened: the cell frame, its ``In[n]``, the line's text, the expression.
+
+Cell code runs under the filename IPython gave it (``run.source.filename`` for the
+current cell, ``shell.compile._filename_map`` knows earlier ones), with the notebook's
+line numbers. ``expr_at(frame)`` reads the expression the frame is executing from the
+instruction's source position (``co_positions``), so ``print(a.grad, b.grad)`` tells which
+``.grad`` read is running. ``resolve`` evaluates a pasteable name (``x``, ``m.fc.weight``,
+``xs[0]``) without running arbitrary code.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import linecache
+import sys
+from pathlib import Path
+from types import FrameType
+
+MISSING = object()
+
+
+class Locator:
+    """Maps filenames and frames to the cells they belong to."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.filename = ctx.source.filename
+        self.cells = getattr(getattr(ctx.shell, "compile", None), "_filename_map", None) or {}
+        self._positions: dict = {}
+
+    def is_cell(self, filename: str | None) -> bool:
+        return filename is not None and (filename == self.filename or filename in self.cells)
+
+    def cell(self, filename: str | None) -> str:
+        """``In[n]`` of the cell that ``filename`` belongs to (this cell when unknown)."""
+        if filename is None or filename == self.filename:
+            return self.ctx.cell
+        number = self.cells.get(filename)
+        return f"In[{number}]" if number is not None else self.ctx.cell
+
+    def code(self, filename: str | None, line: int | None) -> str:
+        """The text of ``line`` as the notebook shows it."""
+        if line is None:
+            return ""
+        if filename is None or filename == self.filename:
+            return self.ctx.source.line(line)
+        return linecache.getline(filename, line).rstrip("\r\n")
+
+    def cell_frame(self, frame: FrameType | None) -> FrameType | None:
+        """The innermost frame of cell code at or above ``frame``."""
+        while frame is not None:
+            if self.is_cell(frame.f_code.co_filename):
+                return frame
+            frame = frame.f_back
+        return None
+
+    def traceback_frame(self, tb) -> tuple[FrameType, int] | None:
+        """The innermost cell frame of a traceback and its line."""
+        found = None
+        while tb is not None:
+            if self.is_cell(tb.tb_frame.f_code.co_filename):
+                found = (tb.tb_frame, tb.tb_lineno)
+            tb = tb.tb_next
+        return found
+
+    def expr_at(self, frame: FrameType) -> str | None:
+        """The source text of the expression ``frame`` is executing (as written)."""
+        code = frame.f_code
+        positions = self._positions.get(code)
+        if positions is None:
+            positions = self._positions[code] = list(code.co_positions())
+        index = frame.f_lasti // 2
+        if not 0 <= index < len(positions):
+            return None
+        start, end, col, end_col = positions[index]
+        if None in (start, end, col, end_col):
+            return None
+        return segment(linecache.getlines(code.co_filename), start, end, col, end_col)
+
+    def close(self) -> None:
+        self._positions.clear()
+
+
+def segment(lines: list[str], start: int, end: int, col: int, end_col: int) -> str | None:
+    """Source between two positions (columns are UTF-8 byte offsets, as in the AST)."""
+    if not 1 <= start <= end <= len(lines):
+        return None
+    chunk = [line.encode("utf-8") for line in lines[start - 1:end]]
+    if len(chunk) == 1:
+        return chunk[0][col:end_col].decode("utf-8", "replace")
+    chunk[0] = chunk[0][col:]
+    chunk[-1] = chunk[-1][:end_col]
+    return b"".join(chunk).decode("utf-8", "replace")
+
+
+def grad_owner(text: str | None) -> str | None:
+    """For the source of a ``.grad`` read (``ind_b.grad``, ``(y).grad``,
+    ``getattr(ind_b, 'grad')``) the owner ``ind_b``."""
+    if not text:
+        return None
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Attribute) and node.attr == "grad":
+        return ast.unparse(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+            and node.args[1].value == "grad":
+        return ast.unparse(node.args[0])
+    return None
+
+
+def resolve(expr: str | None, *scopes: dict) -> object:
+    """The value of a pasteable expression in ``scopes`` (first wins), or ``MISSING``.
+
+    Only names, attributes (never ``.grad``, whose read may warn) and subscripts by
+    constants or names are evaluated; anything else is ``MISSING``.
+    """
+    if not expr:
+        return MISSING
+    try:
+        return _value(ast.parse(expr, mode="eval").body, scopes)
+    except Exception:
+        return MISSING
+
+
+def _value(node: ast.AST, scopes: tuple[dict, ...]) -> object:
+    if isinstance(node, ast.Name):
+        for scope in scopes:
+            if node.id in scope:
+                return scope[node.id]
+        return getattr(builtins, node.id)
+    if isinstance(node, ast.Attribute) and node.attr != "grad":
+        return getattr(_value(node.value, scopes), node.attr)
+    if isinstance(node, ast.Subscript):
+        return _value(node.value, scopes)[_index(node.slice, scopes)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+            and len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
+        return getattr(_value(node.args[0], scopes), node.args[1].value)
+    raise ValueError(ast.unparse(node))
+
+
+def _index(node: ast.AST, scopes: tuple[dict, ...]) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) \
+            and isinstance(node.operand, ast.Constant):
+        return -node.operand.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_index(e, scopes) for e in node.elts)
+    if isinstance(node, ast.Name):
+        return _value(node, scopes)
+    raise ValueError(ast.unparse(node))
+
+
+def frame_scopes(frame: FrameType | None, namespace: dict) -> tuple[dict, ...]:
+    """Where names are looked up: the frame's locals and globals, then the namespace."""
+    if frame is None:
+        return (namespace,)
+    if frame.f_locals is frame.f_globals:
+        return (frame.f_globals,)
+    return (frame.f_locals, frame.f_globals)
+
+
+_OURS = str(Path(__file__).resolve().parent.parent)
+
+
+def caller_cell_frame():
+    """The frame of the user's cell code that called into graphmagic (through IPython's
+    magic machinery), or None."""
+    skip = [_OURS]
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "__file__", None):
+        skip.append(str(Path(ipython.__file__).resolve().parent))
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        try:
+            resolved = str(Path(filename).resolve())
+        except (OSError, ValueError):
+            resolved = filename
+        if not resolved.startswith(tuple(skip)):
+            return frame
+        frame = frame.f_back
+    return None

@@ -1,0 +1,221 @@
+"""Walk the autograd graph behind some tensors into a compact skeleton of integers.
+
+The walk is iterative and breadth first from the roots, and keeps every visited
+``grad_fn`` in a list while it runs, so ``id()`` keys stay unique. It stops after
+``WALK_LIMIT`` backward nodes: in PyTorch 2.13 a node that has had a Python object
+(any ``next_functions`` access makes one) is freed recursively, one C stack frame chain
+per node, so freeing a chain of 50,000 such nodes overflows an 8 MiB stack and kills
+the process. Unwalked nodes are freed iteratively as usual. The skeleton is plain lists
+(node labels, edges as index pairs) so that levels, per-use copies and collapsing stay
+fast on 100,000 nodes; ``build`` turns what is drawn into the plain-data model and then
+``release()`` drops every tensor and grad_fn reference.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+
+import torch
+
+from ..tensors.info import SAFE_WALK_LIMIT, storage_key
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_BACKWARD = re.compile(r"Backward\d*$")
+_NAMES: dict[type, str] = {}
+LEAF = "AccumulateGrad"
+DATA, DETACH = 0, 1
+WALK_LIMIT = SAFE_WALK_LIMIT
+
+
+def op_name(backward_name: str) -> str:
+    """``MulBackward0`` -> ``mul``, ``NativeLayerNormBackward0`` -> ``native_layer_norm``."""
+    base = _BACKWARD.sub("", backward_name) or backward_name
+    return _CAMEL.sub("_", base).lower()
+
+
+def fn_name(fn) -> str:
+    """The backward node's name (one per node class, cached)."""
+    kind = type(fn)
+    name = _NAMES.get(kind)
+    if name is None:
+        try:
+            name = str(fn.name()).rsplit("::", 1)[-1]
+        except Exception:
+            name = kind.__name__
+        _NAMES[kind] = name
+    return name
+
+
+class Capture:
+    """Skeleton of one walk. Node ``i`` is an op (``fn[i] >= 0``, the index in ``fns``)
+    or a tensor (``key[i]``: ``id()`` of the tensor, ``copy[i]``: per-use copy number)."""
+
+    def __init__(self, named: Iterable[tuple[str, torch.Tensor]]):
+        self.fns: list = []                       # visited grad_fns, alive while walking
+        self.pos: dict[int, int] = {}             # id(fn) -> index in fns
+        self.names: dict[int, list[str]] = {}     # id(tensor) -> names
+        self.tensors: dict[int, torch.Tensor] = {}
+        self.outputs: dict[int, list[tuple[int, int]]] = {}  # id(fn) -> [(output_nr, id(t))]
+        self._hold: list = []                     # grad_fns of named tensors (stable ids)
+        self.label: list[str] = []                # op: backward name; tensor: ""
+        self.fn: list[int] = []
+        self.key: list[int] = []
+        self.copy: list[int] = []
+        self.src: list[int] = []
+        self.dst: list[int] = []
+        self.ekind: list[int] = []
+        self.node_of: dict[int, int] = {}         # id(tensor) -> its (first) node
+        self.detached_from: dict[int, int] = {}   # tensor node -> node it was detached from
+        self.copies: dict[int, int] = {}          # id(tensor) -> times drawn
+        self.truncated = False                    # the walk stopped at WALK_LIMIT
+        for name, t in named:
+            self.add_name(name, t)
+
+    def add_name(self, name: str, t: torch.Tensor) -> None:
+        names = self.names.setdefault(id(t), [])
+        if name not in names:
+            names.append(name)
+        self.tensors[id(t)] = t
+        fn = t.grad_fn
+        if fn is not None:
+            self._hold.append(fn)
+            self.outputs.setdefault(id(fn), []).append((int(t.output_nr), id(t)))
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def _node(self, label: str, fn: int, key: int, copy: int = 0) -> int:
+        self.label.append(label)
+        self.fn.append(fn)
+        self.key.append(key)
+        self.copy.append(copy)
+        return len(self.label) - 1
+
+    def edge(self, s: int, d: int, kind: int = DATA) -> None:
+        self.src.append(s)
+        self.dst.append(d)
+        self.ekind.append(kind)
+
+    def tensor(self, t: torch.Tensor) -> int:
+        """The node of tensor ``t`` (made on first use)."""
+        key = id(t)
+        node = self.node_of.get(key)
+        if node is None:
+            self.tensors[key] = t
+            node = self.node_of[key] = self._node("", -1, key)
+        return node
+
+    def add_copy(self, node: int, copy: int) -> int:
+        return self._node("", -1, self.key[node], copy)
+
+    # ---- walk -------------------------------------------------------------------
+    def walk(self, roots: Iterable[torch.Tensor], limit: int = WALK_LIMIT) -> None:
+        fns, pos = self.fns, self.pos
+        queue: deque[int] = deque()
+        for t in roots:
+            fn = t.grad_fn
+            if fn is not None and id(fn) not in pos:
+                pos[id(fn)] = len(fns)
+                queue.append(len(fns))
+                fns.append(fn)
+        lq: list[int] = []
+        lnr: list[int] = []
+        lp: list[int] = []
+        pos_get, push, pop, keep = pos.get, queue.append, queue.popleft, fns.append
+        while queue:
+            if len(fns) >= limit:
+                self.truncated = True
+                break
+            p = pop()
+            try:
+                nexts = fns[p].next_functions
+            except Exception:
+                continue
+            for g, nr in nexts:
+                if g is None:
+                    continue
+                q = pos_get(id(g))
+                if q is None:
+                    q = pos[id(g)] = len(fns)
+                    keep(g)
+                    push(q)
+                lq.append(q)
+                lnr.append(nr)
+                lp.append(p)
+        self._skeleton(lq, lnr, lp)
+
+    def _skeleton(self, lq: list[int], lnr: list[int], lp: list[int]) -> None:
+        node_for: list[int] = []                  # fn index -> its op node (or leaf node)
+        label, fn_of, key, copy = self.label, self.fn, self.key, self.copy
+        for q, fn in enumerate(self.fns):
+            name = _NAMES.get(type(fn)) or fn_name(fn)
+            if name == LEAF:
+                try:
+                    node_for.append(self.tensor(fn.variable))
+                    continue
+                except Exception:
+                    name = "?"
+            node_for.append(len(label))
+            label.append(name)
+            fn_of.append(q)
+            key.append(-1)
+            copy.append(0)
+        named_out: dict[int, dict[int, int]] = {}  # fn index -> {output_nr: tensor node}
+        for fid, outs in self.outputs.items():
+            q = self.pos.get(fid)
+            if q is None or self.label[node_for[q]] == "":
+                continue
+            for nr, key in outs:
+                node = self.tensor(self.tensors[key])
+                if nr not in named_out.setdefault(q, {}):
+                    named_out[q][nr] = node
+                    self.edge(node_for[q], node)
+        src, dst, ekind = self.src, self.dst, self.ekind
+        for q, nr, p in zip(lq, lnr, lp):
+            s = node_for[q]
+            if q in named_out:
+                s = named_out[q].get(nr, s)
+            src.append(s)
+            dst.append(node_for[p])
+            ekind.append(DATA)
+
+    # ---- after the walk ---------------------------------------------------------
+    def detached(self, candidates: Iterable[torch.Tensor]) -> None:
+        """Mark tensors (drawn ones and ``candidates``) that share data with a drawn tensor
+        that requires grad but have no grad_fn themselves: ``detach()``, ``.data``, no_grad views."""
+        by_storage: dict[int, list[torch.Tensor]] = {}
+        for key in list(self.node_of):
+            t = self.tensors[key]
+            if t.requires_grad:
+                k = storage_key(t)
+                if k is not None:
+                    by_storage.setdefault(k, []).append(t)
+        if not by_storage:
+            return
+        pool = [self.tensors[k] for k in list(self.node_of)] + list(candidates)
+        seen: set[int] = set()
+        for t in pool:
+            if id(t) in seen or t.grad_fn is not None:
+                continue
+            seen.add(id(t))
+            k = storage_key(t)
+            # a view of t (x[0] of a leaf x) shares its data but is not cut off from it
+            sources = [s for s in by_storage.get(k, ())
+                       if s is not t and getattr(s, "_base", None) is not t] if k is not None else []
+            if not sources:
+                continue
+            src = min(sources, key=lambda s: (s.data_ptr() != t.data_ptr(), s.shape != t.shape,
+                                              s.is_leaf))
+            node = self.tensor(t)
+            if node not in self.detached_from:
+                self.detached_from[node] = self.node_of[id(src)]
+                self.edge(self.node_of[id(src)], node, DETACH)
+
+    def release(self) -> None:
+        """Drop every tensor and grad_fn reference."""
+        self.fns.clear()
+        self.pos.clear()
+        self.tensors.clear()
+        self.outputs.clear()
+        self._hold.clear()

@@ -1,0 +1,138 @@
+"""Read the details of the drawn backward nodes: output shapes, saved values, freed state.
+
+After ``backward()`` the saved tensors of a node are freed and reading one raises
+``RuntimeError`` (each attribute on its own); non-tensor attributes stay readable. Here a
+raising attribute is recorded as freed, never raised. A saved tensor with an unpack hook
+(``saved_tensors_hooks``, activation checkpointing) is not unpacked: that would run the hook.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..messages import t
+from ..tensors.info import dtype_str
+from .model import OpNode, Saved
+
+PREFIX = "_saved_"
+MAX_TEXT = 40
+_ATTRS: dict[type, tuple[str, ...]] = {}
+
+
+def saved_attributes(fn) -> tuple[str, ...]:
+    kind = type(fn)
+    names = _ATTRS.get(kind)
+    if names is None:
+        names = _ATTRS[kind] = tuple(a for a in dir(fn) if a.startswith(PREFIX))
+    return names
+
+
+def short(value: object) -> str:
+    try:
+        text = repr(value) if not isinstance(value, str) else value
+    except Exception:
+        text = type(value).__name__
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+class Namer:
+    """Names saved tensors after the namespace tensors they are (or view exactly)."""
+
+    def __init__(self, tensors: dict[int, torch.Tensor], names: dict[int, list[str]]):
+        self.by_id = {k: v[0] for k, v in names.items() if v}
+        self.by_data: dict[tuple, str] = {}
+        for key, t in tensors.items():
+            if key in self.by_id:
+                try:
+                    self.by_data.setdefault(self._key(t), self.by_id[key])
+                except Exception:
+                    pass
+
+    @staticmethod
+    def _key(t: torch.Tensor) -> tuple:
+        return (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
+
+    def describe(self, t: torch.Tensor) -> str:
+        text = "(" + ", ".join(str(d) for d in t.shape) + ") " + dtype_str(t)
+        name = self.by_id.get(id(t))
+        if name is None:
+            try:
+                name = self.by_data.get(self._key(t))
+            except Exception:
+                name = None
+        return f"{text} = {name}" if name else text
+
+
+def _hooked(fn, attr: str) -> bool:
+    raw = getattr(fn, "_raw" + attr, None)
+    try:
+        return getattr(raw, "unpack_hook", None) is not None
+    except Exception:
+        return False
+
+
+def read(fn, node: OpNode, namer: Namer | None, want_saved: bool, want_attrs: bool) -> None:
+    """Fill ``node`` from ``fn``: outputs always, freed state, saved tensors and attributes
+    when asked for. Stops at the first conclusive saved tensor when only freed is needed."""
+    try:
+        node.outputs = [[int(d) for d in m.shape] for m in fn._input_metadata][:4]
+    except Exception:
+        pass
+    full = want_saved or want_attrs
+    for attr in saved_attributes(fn):
+        short_name = attr[len(PREFIX):]
+        if _hooked(fn, attr):
+            if want_saved:
+                node.saved.append(Saved(short_name, t("graph.saved_hooked")))
+            continue
+        try:
+            value = getattr(fn, attr)
+        except RuntimeError:
+            node.freed = True
+            if want_saved:
+                node.saved.append(Saved(short_name, "", freed=True))
+            if not full:
+                return
+            continue
+        except Exception as err:
+            value = err
+        if isinstance(value, torch.Tensor) or (
+                isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value)):
+            if node.freed is None:
+                node.freed = False
+            if want_saved:
+                node.saved.append(Saved(short_name, _tensors(value, namer)))
+            elif not full:
+                return
+        elif want_attrs:
+            node.attrs.append(Saved(short_name, short(value)))
+    _custom(fn, node, namer, want_saved)
+
+
+def _tensors(value, namer: Namer | None) -> str:
+    if isinstance(value, torch.Tensor):
+        return namer.describe(value) if namer else short(tuple(value.shape))
+    items = [v for v in value if isinstance(v, torch.Tensor)]
+    return "; ".join(namer.describe(v) if namer else short(tuple(v.shape)) for v in items[:3]) + (
+        f"; +{len(items) - 3}" if len(items) > 3 else "")
+
+
+def _custom(fn, node: OpNode, namer: Namer | None, want_saved: bool) -> None:
+    """``torch.autograd.Function`` nodes keep ``ctx.save_for_backward`` in ``saved_tensors``."""
+    if not hasattr(type(fn), "saved_tensors"):
+        return
+    raw = getattr(fn, "_raw_saved_tensors", ()) or ()
+    if any(getattr(r, "unpack_hook", None) is not None for r in raw):
+        return
+    try:
+        tensors = fn.saved_tensors
+    except RuntimeError:
+        node.freed = True
+        if want_saved:
+            node.saved.append(Saved("saved_tensors", "", freed=True))
+        return
+    except Exception:
+        return
+    if tensors:
+        node.freed = bool(node.freed)
+        if want_saved:
+            node.saved.append(Saved("saved_tensors", _tensors(tensors, namer)))

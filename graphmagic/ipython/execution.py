@@ -1,0 +1,90 @@
+"""IPython glue for one cell: where the cell's code is, its ``In[n]``, its exception hook,
+and compiling/running a body given to ``run_cell_magic``."""
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import sys
+from pathlib import Path
+
+from IPython.core.error import UsageError
+
+from ..cell.run import CellRun, note_exception
+from ..messages import t
+
+def cell_number(shell) -> int:
+    """The ``In[n]`` number of the running cell (IPython 8 and 9 count at different times)."""
+    result = getattr(shell.displayhook, "exec_result", None)
+    number = getattr(result, "execution_count", None)
+    return number if number is not None else shell.execution_count
+
+
+def install_exception_hook(run: CellRun) -> None:
+    """Let probes add notes to the cell's exception before IPython shows its traceback."""
+    shell = run.ctx.shell
+    saved = (shell.custom_exceptions, shell.CustomTB)
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        note_exception(run, value)
+        previous_types, previous_handler = saved
+        if previous_types and isinstance(value, previous_types):
+            return previous_handler(etype, value, tb, tb_offset=tb_offset)
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return None
+
+    shell.set_custom_exc((Exception,), handler)
+    ours = shell.CustomTB
+
+    def restore():  # unless the cell set a handler of its own, which stays
+        if shell.CustomTB is ours:
+            shell.custom_exceptions, shell.CustomTB = saved
+
+    run.stack.callback(restore)
+
+
+def compile_body(shell, body: str, execution_count: int):
+    """Compile ``body`` like a cell, numbered from line 2 (the magic line is line 1).
+
+    Returns ``(filename, code, last)``: ``last`` evaluates the trailing expression (None
+    when there is none or a ``;`` silences it). Raises SyntaxError before anything runs.
+    """
+    transformed = "\n" + shell.transform_cell(body)
+    filename = shell.compile.cache(transformed, execution_count, raw_code="\n" + body)
+    tree = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not body.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    code = compile(tree, filename, "exec", flags=flags)
+    last_code = compile(last, filename, "eval", flags=flags) if last is not None else None
+    return filename, code, last_code
+
+
+def refuse_await_in_running_loop(code, last_code) -> None:
+    """``run_cell_magic`` cannot await a body from inside a running event loop (a kernel's
+    cell): refuse with UsageError before anything runs; ``%%autograd`` cells can."""
+    if not any(c is not None and c.co_flags & inspect.CO_COROUTINE for c in (code, last_code)):
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(t("magic.await_in_loop"))
+
+
+def run_body(shell, code, last_code):
+    """Run compiled body code in the user namespace; return the trailing value."""
+    __tracebackhide__ = True
+    _awaited(shell, eval(code, shell.user_global_ns, shell.user_ns))
+    if last_code is None:
+        return None
+    return _awaited(shell, eval(last_code, shell.user_global_ns, shell.user_ns))
+
+
+def _awaited(shell, value):
+    """Await what top-level ``await`` made a coroutine."""
+    __tracebackhide__ = True
+    if inspect.iscoroutine(value):
+        return shell.loop_runner(value)
+    return value

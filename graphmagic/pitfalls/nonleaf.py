@@ -1,0 +1,169 @@
+"""``nonleaf-grad``: PyTorch's warning about reading ``.grad`` of a non-leaf, made precise.
+
+For the cell only: one ``always`` filter that matches just that message (so Python's
+once-per-location registry cannot hide a repeat), and a ``warnings.showwarning`` wrapper
+that turns the warning into a finding naming the tensor (from the instruction's source
+position and the frame's variables at that moment) and keeps graphmagic's own
+``AutogradPitfall`` warnings off stderr. Everything else goes to the previous
+``showwarning`` untouched. The user's own filters still decide torch's warning (found
+by skipping our entry): ``error`` raises it as in a plain cell, ``ignore`` hides it.
+Everything is undone after the cell: the filter entry is removed by identity (filters
+the cell itself added stay), the once-per-location marks set aside are put back, and a
+wrapper still referenced by a user's own wrapper goes inert.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import warnings
+
+from ..messages import t
+from ..code.frames import MISSING, frame_scopes, grad_owner, resolve
+from .hooks import previous_showwarning, take_showwarning
+from .sink import filter_action, is_ours
+
+NONLEAF_TEXT = "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed"
+NONLEAF = re.compile(re.escape(NONLEAF_TEXT), re.I)
+
+
+class WarningInterceptor:
+    def __init__(self, ctx, sink, locator, catch_nonleaf: bool) -> None:
+        self.ctx = ctx
+        self.sink = sink
+        self.loc = locator
+        self.catch_nonleaf = catch_nonleaf
+        self.active = False
+        self.entry = ("always", NONLEAF, UserWarning, None, 0)
+        self._exprs: dict[tuple, tuple[str, str]] = {}  # (code, lasti) -> (variable, grad_fn)
+        self._busy = False
+
+    def install(self, stack) -> None:
+        self.active = True
+        take_showwarning(stack, self.showwarning)
+        stack.callback(self.uninstall)
+        if self.catch_nonleaf:
+            stack.callback(self._restore_shown, self._forget_shown())
+            warnings.filters.insert(0, self.entry)
+
+    def uninstall(self) -> None:
+        self.active = False
+        for i, entry in enumerate(warnings.filters):
+            if entry is self.entry:
+                del warnings.filters[i]
+                break
+        self._exprs.clear()
+
+    def _forget_shown(self) -> list[tuple[dict, tuple, object]]:
+        """Set aside the once-per-location marks of this warning in the cells' registries
+        (Python checks them before any filter); returns them for ``_restore_shown``."""
+        shell = self.ctx.shell
+        taken = []
+        for ns in {id(shell.user_ns): shell.user_ns, id(shell.user_global_ns): shell.user_global_ns}.values():
+            registry = ns.get("__warningregistry__")
+            if isinstance(registry, dict):
+                for key in [k for k in registry if isinstance(k, tuple) and k
+                            and isinstance(k[0], str) and k[0].startswith(NONLEAF_TEXT)]:
+                    taken.append((registry, key, registry.pop(key)))
+        return taken
+
+    @staticmethod
+    def _restore_shown(taken: list[tuple[dict, tuple, object]]) -> None:
+        for registry, key, value in taken:
+            registry.setdefault(key, value)
+
+    def showwarning(self, message, category, filename, lineno, file=None, line=None):
+        __tracebackhide__ = True  # noqa: F841
+        if self.active:
+            if is_ours(message):
+                return None  # shown in the report
+            if self.catch_nonleaf and not self._busy and isinstance(category, type) \
+                    and issubclass(category, UserWarning) and NONLEAF.match(str(message)):
+                if self._nonleaf(message, category, filename, lineno):
+                    return None
+        return previous_showwarning()(message, category, filename, lineno, file, line)
+
+    def _nonleaf(self, message, category, filename, lineno) -> bool:
+        """Handle torch's warning; False: not cell code, let it through as before."""
+        __tracebackhide__ = True  # noqa: F841
+        action = filter_action(category, str(message), filename, lineno, skip=self.entry)
+        if not self.loc.is_cell(filename):
+            if action == "ignore":
+                return True
+            if action == "error":
+                raise message if isinstance(message, Warning) else category(message)
+            return False
+        if action == "error":  # the user's own filter: raise it as a plain cell would
+            self._record(filename, lineno, when="raised")
+            raise message if isinstance(message, Warning) else category(message)
+        self._record(filename, lineno, when="now")
+        return True  # shown in the report (or, under the user's ignore, nowhere)
+
+    def _record(self, filename, lineno, when: str) -> None:
+        self._busy = True
+        try:
+            variable, grad_fn = self._which(filename, lineno)
+        finally:
+            self._busy = False
+        if self.sink.repeat("nonleaf-grad", filename, lineno, variable):
+            return
+        if variable:
+            what = t("pitfalls.nonleaf.message", var=variable, grad_fn=grad_fn) if grad_fn \
+                else t("pitfalls.nonleaf.message_nofn", var=variable)
+            fix = t("pitfalls.nonleaf.fix", var=variable.split(" (")[0])
+        else:
+            what, fix = t("pitfalls.nonleaf.message_anon"), t("pitfalls.nonleaf.fix_anon")
+        self.sink.add("nonleaf-grad", variable, filename, lineno, what, fix, when=when)
+
+    def _which(self, filename: str, lineno: int) -> tuple[str, str]:
+        """The tensor whose ``.grad`` is being read: the expression and its grad_fn."""
+        frame = sys._getframe(2)
+        while frame is not None and not (frame.f_code.co_filename == filename
+                                         and frame.f_lineno == lineno):
+            frame = frame.f_back
+        if frame is None:
+            return "", ""
+        # a function called from the cell (comprehensions and lambdas are part of theirs)
+        caller = frame.f_back if not frame.f_code.co_name.startswith("<") else None
+        key = (frame.f_code, frame.f_lasti) + ((caller.f_code, caller.f_lasti) if caller else ())
+        known = self._exprs.get(key)
+        if known is not None:
+            return known
+        variable = grad_owner(self.loc.expr_at(frame)) or ""
+        grad_fn = ""
+        value = resolve(variable, *frame_scopes(frame, self.ctx.namespace))
+        if value is not MISSING and getattr(value, "grad_fn", None) is not None:
+            grad_fn = type(value.grad_fn).__name__
+        if caller is not None and variable:
+            variable = self._in_caller(frame, caller, variable, value)
+        self._exprs[key] = (variable, grad_fn)
+        return variable, grad_fn
+
+    def _in_caller(self, frame, caller, variable: str, value: object) -> str:
+        """A function's local as the calling cell wrote it (``f(b)``: ``b``), else
+        ``t (in f)``."""
+        where = f"{variable} (in {frame.f_code.co_name})"
+        if value is MISSING or not self.loc.is_cell(caller.f_code.co_filename):
+            return where
+        code = frame.f_code
+        params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        if variable not in params:
+            return where
+        try:
+            call = ast.parse((self.loc.expr_at(caller) or "").strip(), mode="eval").body
+        except SyntaxError:
+            return where
+        if not isinstance(call, ast.Call):
+            return where
+        index = params.index(variable)
+        candidates = [k.value for k in call.keywords if k.arg == variable]
+        if index < code.co_argcount and not any(isinstance(a, ast.Starred) for a in call.args):
+            bound = isinstance(call.func, ast.Attribute) and "self" == params[0]
+            at = index - 1 if bound else index
+            if 0 <= at < len(call.args):
+                candidates.append(call.args[at])
+        for node in candidates:
+            text = ast.unparse(node)
+            if resolve(text, *frame_scopes(caller, self.ctx.namespace)) is value:
+                return text
+        return where

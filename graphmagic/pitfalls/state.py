@@ -1,0 +1,30 @@
+"""Pitfall state that spans cells (part of the per-shell ``ShellState``), plain data and
+weak references only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.weak import WeakIdKeyDictionary
+
+
+@dataclass
+class GradRecord:
+    """A leaf's ``.grad`` as the last backward pass we saw left it (plain data)."""
+    pointer: int | None = None        # its data_ptr
+    version: int = -1                 # its version
+    passes: int = 0                   # passes summed in it since it was last zeroed
+    first: tuple[str, int] | None = None  # (cell filename, line) of the first of them
+    tested: tuple[int | None, int, bool] | None = None  # (pointer, version, nonzero) seen
+    leaf_version: int = -1            # the leaf's own version after that pass
+    pending: tuple[str, int] | None = None  # site of a sum that an optimizer step may still use
+    intended: bool = False            # its sums were once used by an update, then zeroed
+
+
+class PitfallState:
+    """Pitfall state that outlives a cell, without keeping any tensor alive."""
+
+    def __init__(self) -> None:
+        self.grads = WeakIdKeyDictionary()   # leaf -> GradRecord
+        self.roots = WeakIdKeyDictionary()   # root tensor -> (In[n], line) of the pass that freed it
+        self.last_freed: tuple[str, int | None] | None = None
+        self.detaches: list[tuple[str, int, str, str]] = []  # (In[n], line, target, source)

@@ -1,0 +1,282 @@
+"""Which tensors a cell created, rebound, changed in place or deleted, and what shares storage.
+
+``TrackingProbe(ctx)`` snapshots every tensor the namespace reaches (``names.named_tensors``:
+variables, module parameters and buffers, optimizer state, list/tuple/dict entries) as plain
+facts plus weak references; ``collect`` snapshots again (adding the cell's result as
+``Out[n]``), compares, and returns a ``Tracking`` object, which the cell's lifecycle hands to the
+variables section, the graph and memory:
+
+- ``changed``: ``{name: 'new' | 'rebound' | 'in-place' | 'deleted'}`` (pasteable names).
+- ``details``: ``{name: code}`` for changed names: ``new-memory``, ``same-storage``,
+  ``shares-storage``, ``same-tensor``, ``via-data`` (``x.data += 1``: the version counter did
+  not move, autograd did not see it), ``storage-replaced`` (``x.data = t``), ``via-alias``
+  (changed through another name sharing its storage), ``new-then-in-place`` (status new),
+  ``new-then-via-alias``, ``temporary``
+  (``Z[:] = X + Y``), ``result``, ``freed``, ``still-referenced`` ('' when none).
+- ``aliases``: ``aliasing.AliasGroup`` list (names sharing one storage, with how: ``same
+  tensor``, ``view``, ``slice``, ``detach``, ``.data``, ``shares storage``).
+- ``before`` / ``after``: ``{name: snapshot.TensorFacts}``: id, version, storage key, shape,
+  dtype, device, bytes, requires_grad, is_leaf, grad_fn name, retains_grad, grad set (+ its
+  id and version), ``_base`` id, inference.
+- ``lines``: ``{name: [sites.LineRef]}`` responsible lines; ``exact_lines`` is True under
+  ``--trace`` (lines seen running) and False when they are read from the code.
+- ``state_changes``: ``{name: [field]}`` autograd-state changes of tensors whose data did not
+  change (``requires_grad``, ``is_leaf``, ``grad_fn``, ``retains_grad``, ``grad``).
+- ``unchanged``: names of tensors the cell did not touch.
+
+Nothing in it refers to a tensor: after the cell only ids, versions and plain data remain.
+While the cell runs, ``TrackingProbe.before`` holds the before ``Snapshot`` (plain facts plus
+weak references), which memory and ``--trace`` start from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from . import aliasing
+from ..tensors import snapshot
+from ..tensors.names import named_tensors
+from ..code.sites import CellCode, LineRef
+from ..tensors.snapshot import Snapshot, TensorFacts
+
+STATUSES = ("new", "rebound", "in-place", "deleted")
+STATE_FIELDS = ("requires_grad", "is_leaf", "grad_fn", "retains_grad")
+
+
+@dataclass
+class Tracking:
+    cell: str = ""
+    changed: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+    detail_args: dict[str, dict] = field(default_factory=dict)
+    aliases: list[aliasing.AliasGroup] = field(default_factory=list)
+    before: dict[str, TensorFacts] = field(default_factory=dict)
+    after: dict[str, TensorFacts] = field(default_factory=dict)
+    lines: dict[str, list[LineRef]] = field(default_factory=dict)
+    state_changes: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+    exact_lines: bool = False
+
+    def status(self, name: str) -> str:
+        return self.changed.get(name, "unchanged")
+
+    def shares_storage_with(self, name: str) -> list[tuple[str, str]]:
+        """``[(other, how)]`` for the names sharing ``name``'s storage."""
+        out = []
+        for g in self.aliases:
+            if name in g.members:
+                for n, o, how in g.relations:
+                    if n == name:
+                        out.append((o, how))
+                    elif o == name:
+                        out.append((n, how))
+        return out
+
+
+def result_tensors(result, cell_number: int) -> list[tuple[str, torch.Tensor]]:
+    """The cell's value as ``Out[n]`` names, when it is a tensor or a tuple/list of them."""
+    if isinstance(result, torch.Tensor):
+        return [(f"Out[{cell_number}]", result)]
+    if isinstance(result, (tuple, list)) and result and len(result) <= 10_000:
+        return [(f"Out[{cell_number}][{i}]", v) for i, v in enumerate(result)
+                if isinstance(v, torch.Tensor)]
+    return []
+
+
+@dataclass
+class Trace:
+    """What ``--trace`` saw (filled by linetrace): exact lines per name."""
+    inplace: dict[str, list[LineRef]] = field(default_factory=dict)
+    bound: dict[str, list[LineRef]] = field(default_factory=dict)
+
+
+def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
+            code: CellCode, digests: dict[str, bytes | None] | None = None,
+            trace: Trace | None = None, result_names: frozenset[str] = frozenset(),
+            known: dict[str, tuple] | None = None) -> Tracking:
+    """Classify every name of ``before`` and ``after``. ``current`` maps the after names to
+    their tensors (used only during the call, to tell a reused id from the same object).
+    ``known``: relations remembered from earlier cells (see ``remember_relations``)."""
+    digests = digests or {}
+    tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
+                  exact_lines=trace is not None)
+    tr.aliases = aliasing.groups(after, {**_still_valid(known or {}, after), **code.alias_rhs})
+    loose = code.loose_data_sites(before.facts)
+    before_storages = {f.storage for f in before.facts.values() if f.storage is not None}
+
+    def mark(name, status, detail="", lines=(), **args):
+        tr.changed[name] = status
+        tr.details[name] = detail
+        if args:
+            tr.detail_args[name] = args
+        tr.lines[name] = list(lines)
+
+    for name, a in after.facts.items():
+        b = before.facts.get(name)
+        obj = current.get(name)
+        traced_bind = trace.bound.get(name) if trace else None
+        if name in result_names:
+            others = [n for n in after.names.get(a.id, []) if n != name and n not in result_names]
+            if others:
+                mark(name, "new", "same-tensor", code.result_line(), other=others[0])
+            else:
+                mark(name, "new", "result", code.result_line())
+            continue
+        if b is None:
+            detail, args = _new_detail(name, a, obj, before, before_storages)
+            lines = traced_bind or code.bound(name)
+            inplace_lines = _inplace_lines(name, code, trace)
+            first = min((r.line for r in lines), default=0)
+            later = [r for r in inplace_lines if r.line > first or r.cell != code.cell]
+            if a.version and later and detail != "same-tensor":
+                mark(name, "new", "new-then-in-place", lines + later, at=later[0].line,
+                     rhs=_temporary(name, code))
+            else:
+                mark(name, "new", detail, lines, **args)
+            continue
+        same = a.id == b.id and before.alive(b.id) is obj and obj is not None
+        if not same:
+            detail, args = _rebound_detail(a, b, before, after, before_storages)
+            mark(name, "rebound", detail, traced_bind or code.bound(name), **args)
+            continue
+        if a.storage != b.storage:
+            mark(name, "in-place", "storage-replaced", code.changed_in_place(name, via_data=True)
+                 or _inplace_lines(name, code, trace))
+        elif a.version is not None and b.version is not None and a.version != b.version:
+            rhs = _temporary(name, code)
+            mark(name, "in-place", "temporary" if rhs else "", _inplace_lines(name, code, trace),
+                 **({"rhs": rhs} if rhs else {}))
+        elif code.data_sites(name) and (name not in digests or digests[name] is None
+                                         or digests[name] != snapshot.digest(obj)):
+            mark(name, "in-place", "via-data", code.changed_in_place(name, via_data=True))
+        elif loose and digests.get(name) is not None and digests[name] != snapshot.digest(obj):
+            mark(name, "in-place", "via-data", code.refs(loose))
+        else:
+            changes = _state_changes(a, b)
+            if changes:
+                tr.state_changes[name] = changes
+            tr.unchanged.append(name)
+
+    for name, b in before.facts.items():
+        if name not in after.facts:
+            alive = before.alive(b.id) is not None
+            mark(name, "deleted", "still-referenced" if alive else "freed", code.removed(name))
+
+    _propagate_through_aliases(tr)
+    return tr
+
+
+def _inplace_lines(name: str, code: CellCode, trace: Trace | None) -> list[LineRef]:
+    if trace is not None and trace.inplace.get(name):
+        return trace.inplace[name]
+    return code.changed_in_place(name)
+
+
+def _temporary(name: str, code: CellCode) -> str:
+    """The right side of ``name[...] = <computed>`` (it allocated a temporary), or ''."""
+    return next((s.detail for s in code.facts.computed_slice_assigns if s.expr == name), "")
+
+
+def _new_detail(name, a, obj, before, before_storages):
+    if obj is not None and before.alive(a.id) is obj:  # not a freed tensor's reused id
+        others = [n for n in before.names.get(a.id, []) if n != name]
+        return "same-tensor", {"other": others[0] if others else "?"}
+    if a.storage is not None and a.storage in before_storages and before.storage_alive(a.storage):
+        others = [n for n, f in before.facts.items() if f.storage == a.storage]
+        return "shares-storage", {"other": others[0]}
+    return "new-memory", {}
+
+
+def _rebound_detail(a, b, before, after, before_storages):
+    if a.storage is not None and a.storage == b.storage:
+        return "same-storage", {}
+    if a.storage is not None and a.storage in before_storages and before.storage_alive(a.storage):
+        others = [n for n, f in before.facts.items() if f.storage == a.storage]
+        return "shares-storage", {"other": others[0]}
+    return "new-memory", {}
+
+
+def _state_changes(a: TensorFacts, b: TensorFacts) -> list[str]:
+    changes = [f for f in STATE_FIELDS if getattr(a, f) != getattr(b, f)]
+    if a.grad != b.grad or a.grad_id != b.grad_id or a.grad_version != b.grad_version:
+        changes.append("grad")
+    return changes
+
+
+def _propagate_through_aliases(tr: Tracking) -> None:
+    """A tensor sharing storage with one changed in place was changed too."""
+    for group in tr.aliases:
+        direct = [m for m in group.members if (tr.changed.get(m) == "in-place"
+                  and tr.details.get(m) != "via-alias") or tr.details.get(m) == "new-then-in-place"]
+        if not direct:
+            continue
+        source = direct[0]
+        for m in group.members:
+            if tr.after[m].id == tr.after[source].id:
+                continue
+            if m in tr.changed:  # new in this cell, then changed through the alias
+                if tr.changed[m] != "new" or not tr.after[m].version:
+                    continue
+                first = min((r.line for r in tr.lines.get(m, [])), default=0)
+                if not any(r.line > first or r.cell != tr.cell for r in tr.lines.get(source, [])):
+                    continue  # the change came before this name existed
+                tr.details[m] = "new-then-via-alias"
+                tr.detail_args[m] = {"other": source}
+                tr.lines[m] = tr.lines.get(m, []) + tr.lines.get(source, [])
+            else:
+                tr.unchanged.remove(m)
+                tr.state_changes.pop(m, None)
+                tr.details[m] = "via-alias"
+                tr.detail_args[m] = {"other": source}
+                tr.lines[m] = list(tr.lines.get(source, []))
+                tr.changed[m] = "in-place"
+
+
+REMEMBERED = ("detach", ".data")
+
+
+def _still_valid(known: dict[str, tuple], snap: Snapshot) -> dict[str, tuple[str, str]]:
+    """The remembered ``{name: (how, source)}`` whose two names still hold the same tensors."""
+    out = {}
+    for name, (how, source, name_id, source_id) in known.items():
+        a, b = snap.facts.get(name), snap.facts.get(source)
+        if a is not None and b is not None and a.id == name_id and b.id == source_id:
+            out[name] = (how, source)
+    return out
+
+
+def remember_relations(known: dict[str, tuple], tr: Tracking) -> None:
+    """Keep the detach/.data relations of ``tr`` (plain names and ids) for later cells."""
+    valid = _still_valid(known, Snapshot(facts=tr.after))
+    known.clear()
+    known.update({n: (h, s, tr.after[n].id, tr.after[s].id) for n, (h, s) in valid.items()})
+    for g in tr.aliases:
+        for name, other, how in g.relations:
+            if how in REMEMBERED and not name.startswith("Out["):
+                known[name] = (how, other, tr.after[name].id, tr.after[other].id)
+
+
+class TrackingProbe:
+    """Snapshot before the body (at construction); compare after it (see the module docstring)."""
+
+    def __init__(self, ctx) -> None:
+        self.code = CellCode(ctx.code, ctx.source.tree, ctx.cell)
+        named = list(named_tensors(ctx.namespace))
+        self.before = snapshot.take(named, keep_refs=True)
+        wanted = {s.expr for s in self.code.facts.data_mutations}
+        if self.code.loose_data_sites(self.before.facts):  # any tensor may change via .data
+            self.digests = snapshot.digests(named)
+        else:
+            self.digests = {name: snapshot.digest(t) for name, t in named if name in wanted}
+
+    def collect(self, ctx, end, trace: Trace | None) -> Tracking:
+        result = result_tensors(end.result, ctx.execution_count)
+        named = end.named + result
+        current = dict(named)
+        after = snapshot.take(named)
+        known = ctx.state.relations
+        tracking = compare(self.before, after, current, self.code, self.digests, trace,
+                           frozenset(n for n, _ in result), known)
+        remember_relations(known, tracking)
+        return tracking

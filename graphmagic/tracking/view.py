@@ -1,0 +1,256 @@
+"""The variables section of the report: one compact table of the tensors a cell touched.
+
+Rows come sorted with the changes that matter first (in place behind autograd's back,
+in place, rebound, new, deleted, autograd state only, then unchanged with ``--all``).
+Ids are shown as ``id(x)`` prints them. ``to_json`` carries the same rows as data.
+"""
+from __future__ import annotations
+
+import html
+
+from ..messages import t
+from ..code.sites import LineRef
+from ..tensors.snapshot import TensorFacts
+from ..tensors.info import human_bytes
+from .probe import Tracking
+
+_ORDER = {"via-data": 0, "storage-replaced": 0}
+_STATUS_ORDER = {"in-place": 1, "rebound": 2, "new": 3, "deleted": 4, "state": 5, "unchanged": 6}
+TABLE_STYLE = "border-collapse: collapse; font-size: 12px; margin: 4px 0;"
+CELL_STYLE = "padding: 1px 6px; border-bottom: 1px solid #e3e5e8; text-align: left; white-space: nowrap;"
+MONO = "font-family: ui-monospace, monospace;"
+STATUS_COLOR = {"in-place": "#b45309", "rebound": "#1d4ed8", "new": "#047857", "deleted": "#6b7280"}
+MAX_ROWS = 200  # shown in text/html; the JSON has every row
+COLUMNS = ("name", "status", "id", "version", "tensor", "bytes", "requires_grad", "is_leaf",
+           "grad_fn", "retains_grad", "grad", "lines")
+
+
+def status_label(status: str) -> str:
+    return t(f"tracking.status.{status}")
+
+
+def detail_text(tr: Tracking, name: str) -> str:
+    code = tr.details.get(name, "")
+    if not code or (code == "new-memory" and tr.changed.get(name) == "new"):
+        return ""
+    args = dict(tr.detail_args.get(name, {}))
+    text = t(f"tracking.detail.{code}", **{k: v for k, v in args.items() if k != "rhs"})
+    if args.get("rhs") and code in ("temporary", "new-then-in-place"):
+        text += t("tracking.detail.temporary_rhs", rhs=args["rhs"])
+    return text
+
+
+def lines_text(refs: list[LineRef], cell: str) -> str:
+    parts = []
+    for r in refs:
+        text = str(r.line) if r.cell == cell else f"{r.cell}:{r.line}"
+        if r.count and r.count > 1:
+            text += f" (×{r.count})"
+        parts.append(text)
+    if not parts:
+        return ""
+    static = any(r.static for r in refs)
+    return ", ".join(parts) + (" " + t("tracking.static") if static else "")
+
+
+def _pair(before, after) -> str:
+    if before is None and after is None:
+        return ""
+    if before is None:
+        return _show(after)
+    if after is None:
+        return _show(before)
+    return _show(after) if before == after else f"{_show(before)} → {_show(after)}"
+
+
+def _show(value) -> str:
+    if value is None:
+        return "None"
+    return str(value)
+
+
+class VariablesSection:
+    def __init__(self, tracking: Tracking, show_all: bool = False):
+        self.tracking = tracking
+        self.show_all = show_all
+        self.rows = self._rows()
+
+    # ---- data -------------------------------------------------------------------
+    def _rows(self) -> list[dict]:
+        tr = self.tracking
+        names = list(tr.changed) + [n for n in tr.unchanged if n in tr.state_changes]
+        if self.show_all:
+            names += [n for n in tr.unchanged if n not in tr.state_changes]
+        rows = [self._row(n) for n in names]
+        rows.sort(key=lambda r: (_ORDER.get(r["detail_code"], _STATUS_ORDER[r["kind"]]),
+                                 min((ln["line"] for ln in r["lines"]), default=10**9), r["name"]))
+        return rows
+
+    def _row(self, name: str) -> dict:
+        tr = self.tracking
+        b: TensorFacts | None = tr.before.get(name)
+        a: TensorFacts | None = tr.after.get(name)
+        now = a or b
+        status = tr.changed.get(name, "unchanged")
+        kind = status if status != "unchanged" or name not in tr.state_changes else "state"
+
+        def both(field):
+            return [getattr(b, field) if b else None, getattr(a, field) if a else None]
+
+        return {
+            "name": name, "status": status, "kind": kind, "detail_code": tr.details.get(name, ""),
+            "detail": detail_text(tr, name), "id": both("id"), "version": both("version"),
+            "shape": now.shape, "dtype": now.dtype, "device": now.device,
+            "bytes": now.nbytes, "storage_bytes": now.storage_bytes,
+            "requires_grad": both("requires_grad"), "is_leaf": both("is_leaf"),
+            "grad_fn": both("grad_fn"), "retains_grad": both("retains_grad"), "grad": both("grad"),
+            "state_changes": list(tr.state_changes.get(name, [])),
+            "lines": [r.to_json() for r in tr.lines.get(name, [])],
+            "shares_storage": [{"other": o, "how": h} for o, h in tr.shares_storage_with(name)],
+        }
+
+    def counts(self) -> dict[str, int]:
+        tr = self.tracking
+        counts = {s: 0 for s in ("new", "rebound", "in-place", "deleted")}
+        for status in tr.changed.values():
+            counts[status] += 1
+        counts["state"] = sum(1 for n in tr.unchanged if n in tr.state_changes)
+        counts["unchanged"] = len(tr.unchanged) - counts["state"]
+        return counts
+
+    def __bool__(self) -> bool:
+        return bool(self.rows) or bool(self.tracking.unchanged)
+
+    def to_json(self) -> dict:
+        tr = self.tracking
+        return {"rows": self.rows, "counts": self.counts(), "exact_lines": tr.exact_lines,
+                "aliases": [g.to_json() for g in tr.aliases if self._shown(g)],
+                "changed": dict(tr.changed)}
+
+    def _shown(self, group) -> bool:
+        listed = {r["name"] for r in self.rows}
+        return self.show_all or any(m in listed for m in group.members)
+
+    # ---- display ----------------------------------------------------------------
+    def summary(self) -> str:
+        counts = self.counts()
+        parts = [t("tracking.count", label=status_label(s), n=counts[s])
+                 for s in ("new", "rebound", "in-place", "deleted") if counts[s]]
+        if counts["state"]:
+            parts.append(t("tracking.state_counted", n=counts["state"]))
+        unchanged = counts["unchanged"]
+        if unchanged:
+            key = "tracking.unchanged_listed" if self.show_all else "tracking.unchanged_counted"
+            parts.append(t(key, n=unchanged))
+        return t("tracking.title") + " · " + " · ".join(parts or [t("tracking.nothing")])
+
+    def cells(self, row: dict) -> list[str]:
+        status = status_label(row["status"])
+        detail = row["detail"] or (", ".join(self._state_text(row)) if row["kind"] == "state" else "")
+        if detail:
+            status = t("tracking.status_detail", status=status, detail=detail)
+        nbytes = human_bytes(row["bytes"])
+        if row["storage_bytes"] > row["bytes"]:
+            nbytes += " " + t("tracking.of_storage", total=human_bytes(row["storage_bytes"]))
+        refs = [LineRef(**r) for r in row["lines"]]
+        return [row["name"], status, _pair(*row["id"]), _pair(*row["version"]),
+                f"{row['shape']} {row['dtype']} {row['device']}", nbytes,
+                _pair(*row["requires_grad"]), _pair(*row["is_leaf"]), _pair(*row["grad_fn"]),
+                _pair(*row["retains_grad"]), _grad_pair(row["grad"]),
+                lines_text(refs, self.tracking.cell)]
+
+    def _state_text(self, row: dict) -> list[str]:
+        b = self.tracking.before.get(row["name"])
+        a = self.tracking.after.get(row["name"])
+        out = []
+        for field in row["state_changes"]:
+            if field != "grad":
+                out.append(t("tracking.state.field", field=field))
+            elif not a.grad:
+                out.append(t("tracking.state.grad_cleared"))
+            elif not b.grad:
+                out.append(t("tracking.state.grad_set"))
+            elif a.grad_id == b.grad_id:
+                out.append(t("tracking.state.grad_accumulated"))
+            else:
+                out.append(t("tracking.state.grad_replaced"))
+        return out
+
+    def alias_lines(self) -> list[str]:
+        out = []
+        for g in self.tracking.aliases:
+            if not self._shown(g):
+                continue
+            for name, other, how in g.relations:
+                if how == "shares storage":
+                    out.append(t("tracking.alias_plain", name=name, other=other,
+                                 size=human_bytes(g.bytes), device=g.device))
+                    continue
+                out.append(t("tracking.alias", name=name, other=other, how=t(f"tracking.how.{how}"),
+                             size=human_bytes(g.bytes), device=g.device))
+        return out
+
+    def footer(self) -> str:
+        if not self.rows:
+            return ""
+        return t("tracking.lines_exact") if self.tracking.exact_lines else t("tracking.lines_static")
+
+    def to_text(self) -> str:
+        lines = [self.summary()]
+        if self.rows:
+            header = [t(f"tracking.col.{c}") for c in COLUMNS]
+            table = [header] + [self.cells(r) for r in self.rows[:MAX_ROWS]]
+            widths = [max(_width(row[i]) for row in table) for i in range(len(COLUMNS))]
+            for row in table:
+                lines.append("  ".join(_pad(v, w) for v, w in zip(row, widths)).rstrip())
+            if len(self.rows) > MAX_ROWS:
+                lines.append(t("tracking.more_rows", n=len(self.rows) - MAX_ROWS))
+        lines += self.alias_lines()
+        if self.footer():
+            lines.append(self.footer())
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        esc = html.escape
+        parts = [f'<div style="margin:4px 0 2px 0"><b>{esc(self.summary())}</b></div>']
+        if self.rows:
+            parts.append(f'<table style="{TABLE_STYLE}"><thead><tr>')
+            parts += [f'<th style="{CELL_STYLE}">{esc(t(f"tracking.col.{c}"))}</th>' for c in COLUMNS]
+            parts.append("</tr></thead><tbody>")
+            for row in self.rows[:MAX_ROWS]:
+                cells = self.cells(row)
+                color = STATUS_COLOR.get(row["status"], "#374151")
+                parts.append("<tr>")
+                for i, value in enumerate(cells):
+                    style = CELL_STYLE
+                    if i in (0, 2, 3):
+                        style += MONO
+                    if i == 1:
+                        style += f"color:{color};white-space:normal;min-width:12em;"
+                    parts.append(f'<td style="{style}">{esc(value)}</td>')
+                parts.append("</tr>")
+            parts.append("</tbody></table>")
+            if len(self.rows) > MAX_ROWS:
+                more = t("tracking.more_rows", n=len(self.rows) - MAX_ROWS)
+                parts.append(f'<div style="font-size:11px;color:#666">{esc(more)}</div>')
+        for line in self.alias_lines():
+            parts.append(f'<div style="font-size:12px">{esc(line)}</div>')
+        if self.footer():
+            parts.append(f'<div style="font-size:11px;color:#666">{esc(self.footer())}</div>')
+        return "\n".join(parts)
+
+
+def _grad_pair(pair) -> str:
+    b, a = pair
+    label = {True: t("tracking.grad_set"), False: "None", None: None}
+    return _pair(label[b], label[a])
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
