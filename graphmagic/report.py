@@ -29,10 +29,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
-from .findings import Finding
 from . import messages
+from .findings import Finding
 from .messages import t
 
 JSON_MIME = "application/vnd.graphmagic.report+json"

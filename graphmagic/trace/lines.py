@@ -258,7 +258,7 @@ class LineTrace:
                 checkpoint(key)
             elif event == "return":
                 checkpoint(stack.pop() if stack else first)
-            return local
+            return frame.f_trace  # this function, without a reference cycle to itself
 
         def tracer(frame, event, arg):  # only 'call' events reach it
             if frame.f_code.co_filename in files and active[0]:
@@ -308,6 +308,9 @@ class LineTrace:
                 text = self.source.line(key[1]) if key[0] == self.source.filename \
                     else linecache.getline(key[0], key[1])
                 res.code[label] = text.strip()
+        # the tracer's closures and this object refer to each other: let go of them here
+        self._drain = self._tracer = self._counts = None
+        self.agg = self.recorder = self.before = None
         return res
 
     def _label(self, key) -> tuple[str, int]:
