@@ -71,6 +71,7 @@ class Report:
     errors: list[str] = field(default_factory=list)
     quiet: bool = False
     lang: str | None = None   # the language it was made in, and renders in
+    interrupted: bool = False  # a Ctrl-C cut graphmagic's own work: the report is partial
 
     @property
     def warnings(self) -> list[Finding]:
@@ -107,11 +108,12 @@ class Report:
             "findings": [f.to_json() for f in self.findings],
             "exception": self.exception,
             "errors": errors,
+            "interrupted": self.interrupted,
         }
 
     def is_empty(self) -> bool:
         """True when a quiet report would show nothing."""
-        return not self.findings and not self.errors and not self.device_note
+        return not (self.findings or self.errors or self.device_note or self.interrupted)
 
     # ---- display ------------------------------------------------------------------
     def header(self) -> str:
@@ -123,6 +125,8 @@ class Report:
         parts = [self.header()]
         if self.device_note:
             parts.append("! " + self.device_note)
+        if self.interrupted:
+            parts.append("! " + t("report.interrupted"))
         parts += [f.to_text() for f in self.findings]
         if not self.quiet:
             for _, s in self.sections():
@@ -136,8 +140,9 @@ class Report:
         esc = html.escape
         parts = [f'<div class="graphmagic-report" style="{STYLE}">',
                  f'<div style="color:#555;margin-bottom:4px"><b>graphmagic</b> · {esc(self.header())}</div>']
-        if self.device_note:
-            parts.append(f'<div style="{FINDING_STYLE}">{esc(self.device_note)}</div>')
+        for note in [self.device_note] + ([t("report.interrupted")] if self.interrupted else []):
+            if note:
+                parts.append(f'<div style="{FINDING_STYLE}">{esc(note)}</div>')
         for f in self.findings:
             parts.append(f'<div class="graphmagic-finding" style="{FINDING_STYLE}">{esc(f.to_text())}</div>')
         if not self.quiet:

@@ -23,6 +23,8 @@ EN: dict[str, str] = {
     "magic.outside_cell": "%autograd works inside a running cell; to run code under it from a "
                           "program, use shell.run_cell_magic('autograd', OPTIONS, CODE).",
     "report.not_shown": "graphmagic could not show the report: {error}",
+    "report.unprintable": "<the exception's message cannot be printed>",
+    "report.interrupted": "interrupted (KeyboardInterrupt) while graphmagic was reporting: this report is partial",
     "magic.await_in_loop": "run_cell_magic('autograd', ...) cannot run top-level await while an "
                            "event loop is running (as in a Jupyter kernel); write the cell as "
                            "%%autograd instead.",
@@ -57,6 +59,8 @@ ZH: dict[str, str] = {
     "magic.outside_cell": "%autograd 只能在正在运行的单元中使用；若要在程序里这样运行代码，"
                           "请用 shell.run_cell_magic('autograd', OPTIONS, CODE)。",
     "report.not_shown": "graphmagic 无法显示报告：{error}",
+    "report.unprintable": "<该异常的消息无法打印>",
+    "report.interrupted": "graphmagic 生成报告时被中断（KeyboardInterrupt）：此报告不完整",
     "magic.await_in_loop": "事件循环正在运行时（例如在 Jupyter 内核中），run_cell_magic('autograd', ...) "
                            "无法运行顶层 await；请改为把单元写成 %%autograd。",
     "option.unknown_kind": "未知的提示类型 {kinds}；可选：all, {allowed}",
