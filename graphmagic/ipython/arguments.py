@@ -109,12 +109,11 @@ def parse_line(func, line: str) -> dict[str, object]:
 
     An unquoted ``#`` starts a comment, as on any Python line: ``%%autograd -d cpu  # note``.
     """
-    try:
-        if "#" in line:
-            line = shlex.join(shlex.split(line, comments=True))
-        args = ma.parse_argstring(func, line)
-    except ValueError as err:  # shlex: unbalanced quotes
+    try:  # one shell-like split on every path: --device 'cpu' is --device cpu
+        argv = shlex.split(line, comments=True)
+    except ValueError as err:  # unbalanced quotes
         raise UsageError(t("option.unreadable", line=repr(line), error=err)) from None
+    args = func.parser.parse_args(argv)  # a MagicArgumentParser: bad options are UsageError
     return {k: v for k, v in vars(args).items() if v is not None}
 
 

@@ -10,7 +10,8 @@ import linecache
 import sys
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (Magics, line_cell_magic, line_magic, magics_class,
+                                no_var_expand)
 
 from .. import messages
 from ..cell import run as lifecycle
@@ -51,6 +52,7 @@ class AutogradMagics(Magics):
 
     # ---- %%autograd -------------------------------------------------------------
     @line_cell_magic
+    @no_var_expand  # option lines are taken as written ($x, {x} stay text; long lines fast)
     @arguments.declare(arguments.SHARED + arguments.CELL_ONLY)
     def autograd(self, line: str, cell: str | None = None):
         """Run a cell and show what autograd did: the graph, the tensors, the pitfalls.
@@ -172,6 +174,7 @@ class AutogradMagics(Magics):
 
     # ---- %autograd_config -------------------------------------------------------
     @line_magic
+    @no_var_expand
     @arguments.declare(arguments.SHARED + arguments.CONFIG_ONLY)
     def autograd_config(self, line: str):
         """Set defaults for later %%autograd cells; with no options, show them.

@@ -32,7 +32,7 @@ EN: dict[str, str] = {
     "option.no_names": "give at least one variable name, e.g. --graph loss,z",
     "option.not_count": "expected a whole number, got {text}",
     "option.negative": "expected 0 or more, got {value}",
-    "option.bad_out": "--out needs a variable name, got {value}",
+    "option.bad_out": "--out needs a variable name of your own, got {value} (not a Python keyword, nor a name IPython needs: In, Out, _, __, ___, _iN, get_ipython, exit, quit, dunder names)",
     "option.unreadable": "cannot read the options {line}: {error}",
 }
 
@@ -67,6 +67,6 @@ ZH: dict[str, str] = {
     "option.no_names": "请至少给出一个变量名，例如 --graph loss,z",
     "option.not_count": "需要一个整数，收到的是 {text}",
     "option.negative": "需要 0 或更大的数，收到的是 {value}",
-    "option.bad_out": "--out 需要一个变量名，收到的是 {value}",
+    "option.bad_out": "--out 需要一个你自己的变量名，收到的是 {value}（不能是 Python 关键字，也不能是 IPython 需要的名字：In、Out、_、__、___、_iN、get_ipython、exit、quit 以及双下划线名字）",
     "option.unreadable": "无法读取选项 {line}：{error}",
 }
