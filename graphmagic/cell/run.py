@@ -159,9 +159,11 @@ def _collect(ctx: CellContext, parts: Parts, report: Report, result, exception) 
     from ..graph.probe import graph_section
     from ..tracking.view import VariablesSection
 
+    report.errors.extend(ctx.problems)  # what the parts could not do while the cell ran
+    end = None
     with reporting(report, "namespace"):
         end = CellEnd(named=list(named_tensors(ctx.namespace)), result=result, exception=exception)
-    if "end" not in locals():
+    if end is None:
         return
     trace = parts.memory.trace_lines() if parts.memory is not None else None
     tracking = None
