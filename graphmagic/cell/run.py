@@ -150,6 +150,8 @@ def finish(run: CellRun) -> Report:
             interrupts.raise_if_swallowed()
     except KeyboardInterrupt:
         report.interrupted = True
+        if report.exception is None:  # the cell ends with it (see ipython/magics.py)
+            report.exception = exception_text(KeyboardInterrupt())
     finally:
         run.clear()
     return report

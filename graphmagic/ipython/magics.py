@@ -86,7 +86,10 @@ class AutogradMagics(Magics):
             else:
                 prepared = self._direct_context(opts, line, cell)
         if cell is None:
-            self.active = self._open(ctx)
+            try:
+                self.active = self._open(ctx)
+            except KeyboardInterrupt:  # Ctrl-C while graphmagic starts the cell (line 1):
+                raise KeyboardInterrupt from None  # the cell ends on that line
             return None
         return self._run_direct(*prepared)
 

@@ -7,8 +7,8 @@ open across cells cannot carry it out of the cell), ``torch.autograd.backward`` 
 running cell's handler in ``ACTIVE``, a slot the cell's ``ExitStack`` sets and clears; with no
 handler set it passes straight through. So a user who keeps a reference to one of them
 (``bw = torch.autograd.backward``) keeps only this module, never a cell, its namespace or a
-tensor. The cell's warning filter goes on a copy of the filter list (``take_filter``): the
-user's own list, and what the cell adds to it, are as without the magic afterwards.
+tensor. The cell's warning filter (``take_filter``) is taken out of every list it could have
+reached: the user's filters, and what the cell adds to them, are as without the magic.
 """
 from __future__ import annotations
 
@@ -78,18 +78,15 @@ def take_showwarnmsg(stack, handler) -> None:
 
 
 def take_filter(stack, entry: tuple) -> None:
-    """Put ``entry`` first among the warning filters, on a copy of the user's list, until
-    ``stack`` closes; filters the cell adds or removes meanwhile are kept."""
-    original = warnings.filters
-    ours = [entry, *original]
-    warnings.filters = ours  # no _filters_mutated(): that would reset every once-per-location
+    """Put ``entry`` first among the warning filters until ``stack`` closes. It is taken out
+    again of the list it went into and of the list in force then: a ``catch_warnings`` the
+    cell left open restores, later, a list without it. Filters the cell added stay."""
+    filters = warnings.filters
+    filters.insert(0, entry)  # no _filters_mutated(): that would reset every once-per-location
 
     def give_back():
-        for filters in {id(ours): ours, id(warnings.filters): warnings.filters}.values():
-            filters[:] = [e for e in filters if e is not entry]
-        if warnings.filters is ours:  # the user's own list object, with the cell's changes
-            original[:] = ours
-            warnings.filters = original
+        for each in {id(filters): filters, id(warnings.filters): warnings.filters}.values():
+            each[:] = [e for e in each if e is not entry]
 
     stack.callback(give_back)
 

@@ -1,7 +1,7 @@
 """``nonleaf-grad``: PyTorch's warning about reading ``.grad`` of a non-leaf, made precise.
 
 For the cell only: one ``always`` filter that matches just that message (so Python's
-once-per-location registry cannot hide a repeat), on a copy of the filter list, and a hook on
+once-per-location registry cannot hide a repeat), and a hook on
 ``warnings._showwarnmsg`` (``hooks.py``) that turns the warning into a finding naming the
 tensor (from the instruction's source position and the frame's variables at that moment)
 and keeps graphmagic's own ``AutogradPitfall`` warnings off stderr. Everything else is shown

@@ -592,9 +592,6 @@ KNOWN = {
         "the user's __getattribute__ is called with '__class__' 26 times (isinstance in names.py)",
     "weakref-proxies":
         "a dead weakref.proxy in the namespace: report errors ReferenceError in every later cell",
-    "exception-str-raises":
-        "'Custom TB Handler failed, unregistering' + a traceback through runner.note_exception "
-        "(f'{exc}'); the report's exception is None",
     "mixed-device-hint-hostile-namespace":
         "'Custom TB Handler failed' from device.mixed_device_hint (isinstance reads __class__); "
         "report errors",
@@ -624,23 +621,13 @@ KNOWN = {
         "pitfall_hooks wrapper)",
     "from-import-backward-and-grad":
         "a later plain cell prints AutogradPitfall grad-accumulated warnings and a hidden frame",
-    "captured-showwarning":
-        "restoring the captured warnings.showwarning installs WarningInterceptor.showwarning for good",
     "captured-custom-tb":
         "restoring the captured (custom_exceptions, CustomTB) installs graphmagic's handler for "
         "good: custom_exceptions (Exception,)",
-    "set-custom-exc-in-cell":
-        "set_custom_exc inside a %%autograd cell is undone (runner._install_exception_hook restore)",
-    "set-custom-exc-then-raise":
-        "set_custom_exc inside a %%autograd cell is undone: the next ValueError is not handled",
     "custom-exc-handler-raises":
-        "IPython unregisters the failing handler, graphmagic puts it back: the next plain cell "
-        "shows 'Custom TB Handler failed' again",
-    "catch-warnings-left-open":
-        "catch_warnings left in a later cell keeps graphmagic's 'always' non-leaf filter and "
-        "WarningInterceptor.showwarning installed",
-    "catch-warnings-record-left-open":
-        "same with record=True: graphmagic's filter entry and showwarning stay",
+        "the user's failing handler, called through graphmagic's, is shown with the cell's first "
+        "line as IPython's run_line_magic call (IPython's own traceback of the chained handler "
+        "error)",
     "simplefilter-error-nonleaf-grad":
         "the UserWarning raised as error shows graphmagic frames and a hidden frame "
         "(pitfall_warnings._nonleaf)",
@@ -651,28 +638,6 @@ KNOWN = {
         "a module='torch' filter now hides the warning (attributed to torch._tensor); "
         "report error GraphProbe",
     "error-through-backward": "the backward error gains '[... skipping hidden 1 frame]'",
-    "nested-run-cell-raises":
-        "the successful cell's report says exception ZeroDivisionError (the nested run_cell's)",
-    "run-cell-magic-interrupted":
-        "an interrupted run_cell_magic reports exception None (magic._run_direct catches "
-        "Exception only)",
-    "out-builtins": "--out __builtins__ accepted: every later cell raises TypeError",
-    "out-In": "--out In accepted: In becomes the report",
-    "out-get_ipython": "--out get_ipython accepted: later cells fail and show no report",
-    "out-underscore": "--out _ accepted: _ becomes the report",
-    "out-exit": "--out exit accepted: exit becomes the report",
-    "out-not-var-expanded": "the option line is variable-expanded: --out r$n stores r1",
-    "device-single-quoted": "--device 'cpu' refused with UsageError (quotes kept)",
-    "device-double-quoted": '--device "cpu" refused with UsageError (quotes kept)',
-    "graph-quoted": "--graph 'y,z' looks for 'y and z': empty graph",
-    "sigint-in-start-snapshot":
-        "KeyboardInterrupt traceback runs through graphmagic's frames (runner.begin/snapshot.py) "
-        "+ a hidden frame; it surfaces about 1 s late",
-    "sigint-in-end-of-cell":
-        "'Error in callback ... post_execute' + KeyboardInterrupt traceback through graphmagic; "
-        "the cell counts as succeeded; no report",
-    "sigint-in-end-of-cell-trace":
-        "under --trace: 'Error in callback ... post_execute', the cell counts as succeeded; no report",
 }
 
 CASES: list[Case] = [

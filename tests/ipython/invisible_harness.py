@@ -381,10 +381,15 @@ class Recorder:
 
     def _show(self, etype, evalue, stb) -> None:
         text = ANSI.sub("", self.shell.InteractiveTB.stb2text(stb))
+        ours = self.ours_dir.rstrip(os.sep)
+        if etype is KeyboardInterrupt:
+            # a Ctrl-C that lands while graphmagic starts the cell ends it on the %%autograd
+            # line, raised by the magic itself: that one frame is the documented difference
+            text = text.replace(os.path.join(ours, "ipython", "magics.py"), "<the magic>")
         self.shown.append({
             "ename": getattr(etype, "__name__", safe_repr(etype)),
             "message": normalise(safe_str(evalue), self.offsets).splitlines()[:1],
-            "graphmagic frames": self.ours_dir.rstrip(os.sep) in text,
+            "graphmagic frames": ours in text,
             "hidden frames": len(re.findall(r"skipping hidden \d+ frame", text)),
         })
 
@@ -630,7 +635,10 @@ def report_problems(cell, record: dict) -> list[str]:
         if report["errors"]:
             problems.append(f"report errors: {report['errors']!r}")
         own = (report["exception"] or "").split(":")[0] or None
-        if own != record["error"]:
+        # IPython's own history formatting fails on an exception whose __str__ raises, and
+        # then records that RuntimeError; the report names the exception the cell raised
+        unprintable = "cannot be printed" in (report["exception"] or "")
+        if own != record["error"] and not (unprintable and record["error"] == "RuntimeError"):
             problems.append(f"report exception {report['exception']!r}, "
                             f"the cell's own is {record['error']!r}")
     return problems
