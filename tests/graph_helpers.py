@@ -1,6 +1,7 @@
 """Helpers for the graph tests: run a cell, read the graph section as data, parse SVG."""
 from __future__ import annotations
 
+import base64
 import re
 import xml.etree.ElementTree as ET
 
@@ -46,6 +47,10 @@ def inputs(data: dict, node_id: str) -> list[dict]:
 
 
 def parse_svg(text: str) -> ET.Element:
+    """The SVG in ``text``: inline, or the report's ``<img src="data:image/svg+xml;base64,...">``."""
+    picture = re.search(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', text)
+    if picture:
+        text = base64.b64decode(picture.group(1)).decode("utf-8")
     match = re.search(r"<svg\b.*</svg>", text, re.S)
     assert match, "no <svg> in the output"
     return ET.fromstring(match.group(0))
