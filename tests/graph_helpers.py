@@ -60,7 +60,7 @@ def node_texts(svg: ET.Element) -> dict[str, list[str]]:
     """``node title (our node id) -> its text lines`` (dot writes two spaces as ' \\xa0')."""
     out = {}
     for g in svg.iter(SVG + "g"):
-        if g.get("class") == "node":
+        if "node" in (g.get("class") or "").split():    # a root is "node root"
             title = g.find(SVG + "title").text
             out[title] = [(e.text or "").replace("\xa0", " ") for e in g.iter(SVG + "text")]
     return out
