@@ -247,11 +247,12 @@ def load(driver, path: Path, wait_for: int) -> None:
         time.sleep(0.1)
 
 
-def shoot(driver, element, path: Path) -> None:
-    """A screenshot of ``element`` (the window is made tall enough to hold it)."""
+def shoot(driver, element, path: Path, frame: int = 160) -> None:
+    """A screenshot of ``element``; the window is made tall enough to hold it and ``frame``
+    pixels of the page around it (JupyterLab's menus and toolbars need more)."""
     height = driver.execute_script("return Math.ceil(arguments[0].getBoundingClientRect().height)", element)
     width = driver.get_window_size()["width"]
-    driver.set_window_size(width, max(600, height + 160))
+    driver.set_window_size(width, max(600, height + frame))
     driver.execute_script("arguments[0].scrollIntoView()", element)
     time.sleep(0.2)
     element.screenshot(str(path))

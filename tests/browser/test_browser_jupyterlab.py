@@ -65,4 +65,5 @@ def test_header_contrast(lab, shots):
     reports = driver.find_elements("css selector", ".graphmagic-report")
     with_finding = next(r for r in reports if r.find_elements("css selector", ".graphmagic-finding")
                         and r.find_elements("css selector", "img"))
-    shoot(driver, with_finding, shots / f"jupyterlab-untrusted-{theme}.png")
+    shoot(driver, with_finding, shots / f"jupyterlab-untrusted-{theme}.png", frame=360)
+    assert (shots / f"jupyterlab-untrusted-{theme}.png").stat().st_size > 10_000
