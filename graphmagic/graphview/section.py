@@ -158,15 +158,17 @@ class GraphView:
         parts += [_note(n, "#d9822b") for n in self.notes]
         if not self.graph and self._source is None:   # only notes (e.g. --graph nosuch)
             return "\n".join(parts)
-        fmt = render.jupyter_format()
+        fmt = render.jupyter_format()        # graphviz.set_jupyter_format("png") -> PNG
+        if fmt not in ("png", "jpeg", "jpg"):
+            fmt = "svg"
         try:
-            data = self.pipe(fmt if fmt in ("png", "jpeg", "jpg") else "svg")
+            data = self.pipe(fmt)
         except (render.GraphvizMissing, render.RenderError) as err:
             return "\n".join(parts + [self._fallback_html(str(err))])
         except Exception as err:  # an unexpected dot output must not end in a traceback
             return "\n".join(parts + [self._fallback_html(repr(err))])
-        if fmt == "svg" or fmt not in render.MIME:
-            fmt, data = "svg", render.compact_svg(data.decode("utf-8")).encode("utf-8")
+        if fmt == "svg":
+            data = render.compact_svg(data.decode("utf-8")).encode("utf-8")
         g = self.graph
         if g:
             parts += [_note(text, NOTE_MARK.get(color, "#888888")) for text, color in dot.notes(g)]
