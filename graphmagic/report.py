@@ -18,14 +18,22 @@ Fields (stable; tracking, graph and pitfalls fill them in):
 A section is any object with ``to_json()``, ``to_text()`` and ``to_html()``; a falsy
 section is not shown, and one that raises while rendering shows one internal-error line
 (its JSON is ``None`` and the error is listed in the JSON's ``errors``).
-``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any picture inline as SVG)
-and ``application/vnd.graphmagic.report+json``.
+``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` and
+``application/vnd.graphmagic.report+json``.
+
+The HTML uses inline ``style`` attributes only (no ``<style>``, no script) and embeds the
+graph as an ``<img>`` with a ``data:`` URI: that is what JupyterLab's sanitizer keeps in
+a notebook it did not run itself (it drops inline ``<svg>``, and ``var()`` colours). So
+text colours are inherited from the frontend's theme (dimmed with ``opacity``), borders
+and tints are translucent, and theme variables (``--jp-*``, ``--vscode-*``) come second,
+after a fallback that reads in light and dark themes alike.
 """
 from __future__ import annotations
 
 import functools
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,15 +44,50 @@ from .messages import t
 JSON_MIME = "application/vnd.graphmagic.report+json"
 REPORT_VERSION = 1
 
-STYLE = (
-    "font-family: ui-sans-serif, system-ui, sans-serif; font-size: 13px; "
-    "border: 1px solid #c8ccd4; border-radius: 6px; padding: 6px 10px; margin: 4px 0; "
-    "max-width: 100%; overflow-x: auto;"
-)
-FINDING_STYLE = (
-    "border-left: 4px solid #d9822b; background: #fff7ed; color: #3b2a14; padding: 4px 8px; "
-    "margin: 4px 0; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 12px;"
-)
+STYLE = ("font-size:13px;line-height:1.45;text-align:left;max-width:100%;box-sizing:border-box;"
+         "overflow-wrap:break-word;border:1px solid rgba(128,128,128,.45);"
+         "border-color:var(--jp-border-color1, var(--vscode-panel-border, rgba(128,128,128,.45)));"
+         "border-radius:6px;padding:6px 10px;margin:4px 0;")
+HEADER_STYLE = "opacity:.8;margin-bottom:4px;"
+DIM_STYLE = "opacity:.8;font-size:11px;"
+FINDING_STYLE = ("border-left:4px solid #d9822b;"
+                 "border-left-color:var(--jp-warn-color1, var(--vscode-editorWarning-foreground, #d9822b));"
+                 "background:rgba(217,130,43,.13);padding:4px 8px;margin:4px 0;border-radius:0 4px 4px 0;")
+ERROR_STYLE = ("border-left:4px solid #d32f2f;"
+               "border-left-color:var(--jp-error-color1, var(--vscode-editorError-foreground, #d32f2f));"
+               "background:rgba(211,47,47,.12);padding:4px 8px;margin:4px 0;white-space:pre-wrap;")
+CODE_STYLE = ("font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;font-size:92%;"
+              "background:rgba(128,128,128,.16);padding:0 3px;border-radius:3px;")
+_BACKTICKS = re.compile(r"`([^`\n]+)`")
+
+
+def code(text: str) -> str:
+    """``text`` as an inline code element (escaped)."""
+    return f'<code style="{CODE_STYLE}">{html.escape(text)}</code>'
+
+
+def html_text(text: str) -> str:
+    """A message for HTML: escaped, with its `backticked` code as ``<code>``."""
+    parts = _BACKTICKS.split(text)
+    return "".join(code(p) if i % 2 else html.escape(p) for i, p in enumerate(parts))
+
+
+def block(text: str, style: str = "") -> str:
+    """One message as a block of its own (keeps the line break where styles are stripped)."""
+    attr = f' style="{style}"' if style else ""
+    return f"<div{attr}>{html_text(text)}</div>"
+
+
+def finding_html(f: Finding) -> str:
+    """A finding as three blocks: where (with the line's code), what happened, the fix."""
+    where = t("finding.where", cell=f.cell, line=f.line) if f.line else f.cell
+    head = f"<b>[{html.escape(f.kind)}]</b> {html.escape(where)}"
+    if f.code:
+        head += ": " + code(f.code.strip())
+    if f.count > 1:
+        head += html.escape(t("finding.times", count=f.count))
+    return (f'<div class="graphmagic-finding" style="{FINDING_STYLE}"><div>{head}</div>'
+            f'{block(f.message)}<div><b>{html.escape(t("finding.fix"))}:</b> {html_text(f.fix)}</div></div>')
 
 
 def _in_own_language(method):
@@ -139,20 +182,18 @@ class Report:
     def to_html(self) -> str:
         esc = html.escape
         parts = [f'<div class="graphmagic-report" style="{STYLE}">',
-                 f'<div style="color:#555;margin-bottom:4px"><b>graphmagic</b> · {esc(self.header())}</div>']
+                 f'<div style="{HEADER_STYLE}"><b>graphmagic</b> · {esc(self.header())}</div>']
         for note in [self.device_note] + ([t("report.interrupted")] if self.interrupted else []):
             if note:
-                parts.append(f'<div style="{FINDING_STYLE}">{esc(note)}</div>')
-        for f in self.findings:
-            parts.append(f'<div class="graphmagic-finding" style="{FINDING_STYLE}">{esc(f.to_text())}</div>')
+                parts.append(block(note, FINDING_STYLE))
+        parts += [finding_html(f) for f in self.findings]
         if not self.quiet:
             for name, s in self.sections():
                 body, error = _render(s, "to_html")
                 if error:
-                    body = f'<div style="color:#a00">{esc(t("report.internal_error", error=error))}</div>'
+                    body = block(t("report.internal_error", error=error), ERROR_STYLE)
                 parts.append(f'<div class="graphmagic-{name}">{body}</div>')
-        for e in self.errors:
-            parts.append(f'<div style="color:#a00">{esc(t("report.internal_error", error=e))}</div>')
+        parts += [block(t("report.internal_error", error=e), ERROR_STYLE) for e in self.errors]
         parts.append("</div>")
         return "\n".join(parts)
 
