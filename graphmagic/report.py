@@ -33,50 +33,20 @@ from __future__ import annotations
 import functools
 import html
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import messages
+from .display import (ERROR_STYLE, FINDING_STYLE, HEADER_STYLE, STYLE, Section, block,
+                      code, html_text, mimebundle)
 from .findings import Finding
 from .messages import t
 
+if TYPE_CHECKING:  # the command line reads reports without importing torch
+    import torch
+
 JSON_MIME = "application/vnd.graphmagic.report+json"
 REPORT_VERSION = 1
-
-STYLE = ("font-size:13px;line-height:1.45;text-align:left;max-width:100%;box-sizing:border-box;"
-         "overflow-wrap:break-word;border:1px solid rgba(128,128,128,.45);"
-         "border-color:var(--jp-border-color1, var(--vscode-panel-border, rgba(128,128,128,.45)));"
-         "border-radius:6px;padding:6px 10px;margin:4px 0;")
-HEADER_STYLE = "opacity:.8;margin-bottom:4px;"
-DIM_STYLE = "opacity:.8;font-size:11px;"
-FINDING_STYLE = ("border-left:4px solid #d9822b;"
-                 "border-left-color:var(--jp-warn-color1, var(--vscode-editorWarning-foreground, #d9822b));"
-                 "background:rgba(217,130,43,.13);padding:4px 8px;margin:4px 0;border-radius:0 4px 4px 0;")
-ERROR_STYLE = ("border-left:4px solid #d32f2f;"
-               "border-left-color:var(--jp-error-color1, var(--vscode-editorError-foreground, #d32f2f));"
-               "background:rgba(211,47,47,.12);padding:4px 8px;margin:4px 0;white-space:pre-wrap;")
-CODE_STYLE = ("font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;font-size:92%;"
-              "background:rgba(128,128,128,.16);padding:0 3px;border-radius:3px;")
-_BACKTICKS = re.compile(r"`([^`\n]+)`")
-
-
-def code(text: str) -> str:
-    """``text`` as an inline code element (escaped)."""
-    return f'<code style="{CODE_STYLE}">{html.escape(text)}</code>'
-
-
-def html_text(text: str) -> str:
-    """A message for HTML: escaped, with its `backticked` code as ``<code>``."""
-    parts = _BACKTICKS.split(text)
-    return "".join(code(p) if i % 2 else html.escape(p) for i, p in enumerate(parts))
-
-
-def block(text: str, style: str = "") -> str:
-    """One message as a block of its own (keeps the line break where styles are stripped)."""
-    attr = f' style="{style}"' if style else ""
-    return f"<div{attr}>{html_text(text)}</div>"
-
 
 def finding_html(f: Finding) -> str:
     """A finding as three blocks: where (with the line's code), what happened, the fix."""
@@ -106,9 +76,9 @@ class Report:
     requested_device: str | None = None
     device_note: str | None = None
     wall_time: float = 0.0
-    variables: Any = None
-    memory: Any = None
-    graph: Any = None
+    variables: Section | None = None
+    memory: Section | None = None
+    graph: Section | None = None
     findings: list[Finding] = field(default_factory=list)
     exception: str | None = None
     errors: list[str] = field(default_factory=list)
@@ -120,7 +90,7 @@ class Report:
     def warnings(self) -> list[Finding]:
         return self.findings
 
-    def sections(self) -> list[tuple[str, Any]]:
+    def sections(self) -> list[tuple[str, Section]]:
         """The filled sections in display order."""
         return [(name, s) for name, s in (("graph", self.graph), ("variables", self.variables),
                                            ("memory", self.memory)) if _filled(s)]
@@ -201,18 +171,13 @@ class Report:
     def _repr_mimebundle_(self, include=None, exclude=None):
         makers = {"text/plain": self.to_text, "text/html": self.to_html,
                   JSON_MIME: lambda: json.loads(json.dumps(self.to_json(), default=str))}
-        wanted = [m for m in makers if (not include or m in include) and not (exclude and m in exclude)]
-        bundle = {}
-        for mime in wanted:
-            try:
-                bundle[mime] = makers[mime]()
-            except Exception as err:  # never a traceback from the report itself
-                problem = t("report.internal_error", error=repr(err))
-                fallback = {"text/plain": problem, "text/html": html.escape(problem),
-                            JSON_MIME: {"version": REPORT_VERSION, "cell": self.cell,
-                                        "errors": [problem]}}
-                bundle[mime] = fallback[mime]
-        return bundle
+
+        def fallback(mime, err):  # never a traceback from the report itself
+            problem = t("report.internal_error", error=repr(err))
+            return {"text/plain": problem, "text/html": html.escape(problem),
+                    JSON_MIME: {"version": REPORT_VERSION, "cell": self.cell, "errors": [problem]}}[mime]
+
+        return mimebundle(makers, include, exclude, fallback=fallback)
 
     def __repr__(self) -> str:
         return self.to_text()

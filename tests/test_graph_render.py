@@ -255,7 +255,7 @@ def test_picture_is_sized_to_the_page_and_tall_ones_open_at_the_roots():
     w_, loss = _loss_of_loop()
     tall = graphmagic.graph(loss, names={"w": w_, "loss": loss}).to_html()
     assert f"max-height:{section.BOX_HEIGHT}px" in tall and "opens at the roots" in tall
-    assert f"min-width:" in tall
+    assert "min-width:" in tall
     svg = parse_svg(tall)
     roots = [g for g in svg.iter(SVG + "g") if "root" in (g.get("class") or "").split()]
     assert [g.find(SVG + "title").text for g in roots] and node_texts(svg)[roots[0].find(SVG + "title").text][0] == "loss"

@@ -9,7 +9,8 @@ import torch
 from conftest import run
 
 from graphmagic import Finding, Report
-from graphmagic.report import CODE_STYLE, JSON_MIME, REPORT_VERSION, html_text
+from graphmagic.display import CODE_STYLE, html_text
+from graphmagic.report import JSON_MIME, REPORT_VERSION
 
 EVIL = "<script>alert('x')</script>&"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import messages
 from ..messages import t
-from ..report import DIM_STYLE, ERROR_STYLE, block
+from ..display import DIM_STYLE, ERROR_STYLE, block, mimebundle
 from . import dot, render
 from .model import Graph, GroupNode, OpNode, TensorNode
 
@@ -194,12 +194,10 @@ class GraphView:
     def _repr_mimebundle_(self, include=None, exclude=None, **_):
         """``text/plain`` and ``text/html`` (the picture inside, in the format
         ``graphviz.set_jupyter_format`` chose); image types when asked for by ``include``."""
-        wanted = set(include) if include is not None else {"text/plain", "text/html"}
-        wanted -= set(exclude or ())
         makers = {"text/plain": self.to_text, "text/html": self.to_html}
         makers.update({m: (lambda f=f: self.pipe(f, "utf-8" if f == "svg" else None))
                        for m, f in IMAGE_MIMES.items()})
-        return {m: make() for m, make in makers.items() if m in wanted}
+        return mimebundle(makers, include, exclude, default={"text/plain", "text/html"})
 
     def __repr__(self) -> str:
         return self.to_text()

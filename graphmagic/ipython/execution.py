@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
-import sys
-from pathlib import Path
 
 from IPython.core.error import UsageError
 

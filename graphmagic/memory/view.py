@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from ..messages import t
-from ..report import DIM_STYLE, html_text
+from ..display import DIM_STYLE, html_text
 from ..tensors.info import human_bytes
 from ..trace.lines import TraceResult
 

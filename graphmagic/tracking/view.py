@@ -15,7 +15,7 @@ import html
 
 from ..code.sites import LineRef
 from ..messages import t
-from ..report import DIM_STYLE, html_text
+from ..display import DIM_STYLE, html_text
 from ..tensors.info import human_bytes
 from ..tensors.snapshot import TensorFacts
 from .probe import Tracking
