@@ -133,6 +133,8 @@ def add_note(exc: BaseException, note: str) -> None:
 def finish(run: CellRun) -> Report:
     """Close every context (restoring global state), then build the report's sections."""
     report = run.report
+    if isinstance(run.exception, KeyboardInterrupt) and run.parts.memory is not None:
+        run.parts.memory.interrupted = True  # --trace: stop at once, no line figures
     with watch_interrupts(defer=True) as deferred:  # global state comes back whole
         try:
             run.stack.close()

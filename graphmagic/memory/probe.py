@@ -96,6 +96,7 @@ class MemoryProbe:
             self.trace = LineTrace(ctx.shell, ctx.source, ctx.cell, before,
                                    [*facts.assigned, *facts.inplace], code.names_used)
         self.problems = ctx.problems
+        self.interrupted = False  # set when the cell ended with KeyboardInterrupt
         self.cuda = cuda_start(self.problems)
         self.cpu_reason = procmem.reset_peak()
         self.rss_start = procmem.rss()
@@ -107,6 +108,9 @@ class MemoryProbe:
         """First thing after the body: read the peaks, then stop tracing."""
         self.hwm, self.rss_end = procmem.high_water(), procmem.rss()
         self.cuda_result = cuda_end(self.cuda, self.problems)
+        if self.trace is not None and self.interrupted:  # Ctrl-C: no figures worth a wait
+            self.trace.abandon()
+            self.trace = None
         if self.trace is not None:
             result = self.trace_result = self.trace.stop()
             self.trace = None

@@ -274,6 +274,19 @@ class LineTrace:
             self._frame = cell_frame
 
     # ---- tear-down ----------------------------------------------------------------
+    def abandon(self) -> None:
+        """Stop tracing and recording at once, keeping nothing (the cell was interrupted)."""
+        self._active[0] = False
+        if self._tracer is not None and sys.gettrace() is self._tracer:
+            sys.settrace(None)
+        if self._frame is not None:
+            self._frame.f_trace = None
+            self._frame = None
+        if self.recorder is not None:
+            self.recorder.abandon()
+        self._drain = self._tracer = self._counts = None
+        self.agg = self.recorder = self.before = None
+
     def stop(self) -> TraceResult:
         """Stop tracing and recording; turn what was seen into ``self.result``."""
         res = self.result
