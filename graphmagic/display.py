@@ -64,7 +64,7 @@ def mimebundle(makers: dict[str, Callable[[], object]], include=None, exclude=No
     """Render only the MIME types asked for (``include``, else ``default``, else all),
     never those in ``exclude``; ``fallback(mime, err)`` stands in for one that fails."""
     wanted = [m for m in makers
-              if (m in include if include else (default is None or m in default))
+              if (m in include if include is not None else (default is None or m in default))
               and not (exclude and m in exclude)]
     bundle = {}
     for mime in wanted:
