@@ -63,32 +63,54 @@ def _shape(size) -> str:
 def _shape_of(t: torch.Tensor) -> str:
     try:
         return _name(_SHAPES, t.shape, _shape)
-    except RuntimeError:  # nested tensors have no single shape
-        return "nested" if getattr(t, "is_nested", False) else "?"
+    except Exception:  # nested tensors have no single shape; a subclass may refuse
+        return "nested" if t.is_nested else "?"
+
+
+def _device_of(t: torch.Tensor) -> str:
+    try:
+        return _name(_DEVICES, t.device)
+    except Exception:  # a subclass that dispatches its device (tensorinfo.refusing)
+        return "?"
+
+
+def _facts(t: torch.Tensor) -> TensorFacts:
+    try:
+        version, inference = t._version, False
+    except RuntimeError:  # inference tensors have no version counter
+        version, inference = None, True
+    is_leaf, retains = t.is_leaf, t.retains_grad
+    grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
+    grad_fn, base = t.grad_fn, t._base
+    try:
+        own = t.numel() * t.element_size()
+    except Exception:  # a subclass that dispatches its sizes (tensorinfo.refusing)
+        own = 0
+    try:
+        storage = t.untyped_storage()
+        key, storage_bytes = storage._cdata, storage.nbytes()
+    except Exception:
+        key, storage_bytes = None, own
+    grad_version = None
+    if grad is not None:
+        try:
+            grad_version = grad._version
+        except RuntimeError:
+            pass
+    return TensorFacts(  # positional: this runs for every tensor, twice a cell
+        id(t), version, key, _shape_of(t), _name(_DTYPES, t.dtype), _device_of(t), own,
+        storage_bytes, t.requires_grad, is_leaf,
+        type(grad_fn).__name__ if grad_fn is not None else None,
+        retains, grad is not None, id(grad) if grad is not None else None, grad_version,
+        id(base) if base is not None else None, inference)
 
 
 def facts_of(t: torch.Tensor) -> TensorFacts:
-    """The facts of one tensor (never raises: odd subclasses get what can be read)."""
+    """The facts of one tensor, read inside ``tensorinfo.reading()`` (never raises, never
+    runs the user's code: odd subclasses get what can be read)."""
     try:
-        try:
-            version, inference = t._version, False
-        except RuntimeError:  # inference tensors have no version counter
-            version, inference = None, True
-        is_leaf, retains = t.is_leaf, t.retains_grad
-        grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
-        grad_fn, base = t.grad_fn, t._base
-        try:
-            storage = t.untyped_storage()
-            key, storage_bytes = storage._cdata, storage.nbytes()
-        except Exception:
-            key, storage_bytes = None, tensorinfo.nbytes(t)
-        return TensorFacts(  # positional: this runs for every tensor, twice a cell
-            id(t), version, key, _shape_of(t), _name(_DTYPES, t.dtype),
-            _name(_DEVICES, t.device), t.numel() * t.element_size(), storage_bytes,
-            t.requires_grad, is_leaf, type(grad_fn).__name__ if grad_fn is not None else None,
-            retains, grad is not None, id(grad) if grad is not None else None,
-            tensorinfo.version(grad) if grad is not None else None,
-            id(base) if base is not None else None, inference)
+        with tensorinfo.refusing(t):
+            return _facts(t)
     except Exception:
         return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
                            False, None, None, None, False)
@@ -109,27 +131,34 @@ def digest(t: torch.Tensor) -> bytes | None:
     unseen; ``x.data.mul_(2)``, ``normal_()``, ``zero_()`` and ``+= 1`` change the sum.
     """
     try:
-        if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
-            return None
-        d = t.detach()
-        h = hashlib.blake2b(digest_size=16)
-        h.update(f"{d.shape}{d.dtype}".encode())
-        if d.device.type == "cpu" and tensorinfo.nbytes(d) <= SAMPLE_ABOVE:
-            flat = d.contiguous().reshape(-1)  # a view when contiguous; small otherwise
-            h.update(memoryview(flat.view(torch.uint8).numpy()))
-            return h.digest()
-        n = d.numel()
-        step = max(1, n // SAMPLE_COUNT)
-        if d.is_contiguous():
-            sample = d.view(-1)[::step].contiguous()
-        else:
-            sample = torch.take(d, torch.arange(0, n, step, device=d.device))
-        h.update(memoryview(sample.view(torch.uint8).cpu().numpy()))
-        if d.dtype != torch.bool:
-            h.update(repr(d.sum().item()).encode())  # in its own dtype: no converted copy
-        return h.digest()
+        with tensorinfo.reading(), torch._C._DisableTorchDispatch():
+            return _digest(t)
     except Exception:
         return None
+
+
+def _digest(t: torch.Tensor) -> bytes | None:
+    # the user's dispatch modes are skipped (_DisableTorchDispatch); a tensor whose
+    # operations would run a subclass's __torch_dispatch__ gets no digest
+    if t._python_dispatch or t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
+        return None
+    d = t.detach()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{d.shape}{d.dtype}".encode())
+    if d.device.type == "cpu" and tensorinfo.nbytes(d) <= SAMPLE_ABOVE:
+        flat = d.contiguous().reshape(-1)  # a view when contiguous; small otherwise
+        h.update(memoryview(flat.view(torch.uint8).numpy()))
+        return h.digest()
+    n = d.numel()
+    step = max(1, n // SAMPLE_COUNT)
+    if d.is_contiguous():
+        sample = d.view(-1)[::step].contiguous()
+    else:
+        sample = torch.take(d, torch.arange(0, n, step, device=d.device))
+    h.update(memoryview(sample.view(torch.uint8).cpu().numpy()))
+    if d.dtype != torch.bool:
+        h.update(repr(d.sum().item()).encode())  # in its own dtype: no converted copy
+    return h.digest()
 
 
 def digests(named: Iterable[tuple[str, torch.Tensor]], budget: int = 512 * 2**20) -> dict[str, bytes | None]:
@@ -138,7 +167,8 @@ def digests(named: Iterable[tuple[str, torch.Tensor]], budget: int = 512 * 2**20
     seen: dict[int, bytes | None] = {}
     out: dict[str, bytes | None] = {}
     spent = 0
-    ordered = sorted(named, key=lambda nt: not (nt[1].requires_grad and nt[1].is_leaf))
+    with tensorinfo.reading():
+        ordered = sorted(named, key=lambda nt: not (nt[1].requires_grad and nt[1].is_leaf))
     for name, t in ordered:
         key = id(t)
         if key not in seen:
@@ -193,6 +223,12 @@ def _storage_ref(t: torch.Tensor):
 
 def take(named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool = False) -> Snapshot:
     snap = Snapshot()
+    with tensorinfo.reading():  # once per snapshot: subclass __torch_function__ off
+        _fill(snap, named, keep_refs)
+    return snap
+
+
+def _fill(snap: Snapshot, named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool) -> None:
     by_id: dict[int, TensorFacts] = {}
     for name, t in named:
         key = id(t)
@@ -210,4 +246,3 @@ def take(named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool = False) -> 
                         snap.storage_refs[f.storage] = ref
         snap.facts[name] = f
         snap.names.setdefault(key, []).append(name)
-    return snap
