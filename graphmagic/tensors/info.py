@@ -62,6 +62,26 @@ def refusing(t: torch.Tensor):
     return _refusing() if t._python_dispatch else _NOTHING
 
 
+@contextlib.contextmanager
+def computing():
+    """Operations on tensors run on torch's own kernels: function modes and subclass
+    ``__torch_function__`` off, the user's dispatch modes skipped. Only for tensors whose
+    ``_python_dispatch`` is False (read it inside): the kernels of a ``__torch_dispatch__``
+    subclass would see a wrapper without data."""
+    with reading(), torch._C._DisableTorchDispatch():
+        yield
+
+
+def data_ptr(t: torch.Tensor) -> int | None:
+    """``t.data_ptr()``, or None for a tensor with the Python dispatch key (a FakeTensor's
+    warns, a wrapper subclass's means nothing)."""
+    with reading():
+        try:
+            return None if t._python_dispatch else int(t.data_ptr())
+        except Exception:
+            return None
+
+
 def shape_str(t: torch.Tensor) -> str:
     with reading():
         try:

@@ -131,15 +131,14 @@ def digest(t: torch.Tensor) -> bytes | None:
     unseen; ``x.data.mul_(2)``, ``normal_()``, ``zero_()`` and ``+= 1`` change the sum.
     """
     try:
-        with tensorinfo.reading(), torch._C._DisableTorchDispatch():
+        with tensorinfo.computing():
             return _digest(t)
     except Exception:
         return None
 
 
 def _digest(t: torch.Tensor) -> bytes | None:
-    # the user's dispatch modes are skipped (_DisableTorchDispatch); a tensor whose
-    # operations would run a subclass's __torch_dispatch__ gets no digest
+    # a tensor whose operations would run a subclass's __torch_dispatch__ gets no digest
     if t._python_dispatch or t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
         return None
     d = t.detach()
