@@ -17,6 +17,7 @@ import torch
 
 from ..messages import t
 from .options import OptionError
+from ..code.frames import exception_message
 from ..tensors import info as tensorinfo
 from ..tensors.names import named_tensors
 
@@ -149,22 +150,13 @@ MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at
                       "is not on the expected device")  # the last: torch's meta/prims check
 
 
-_ARGS = BaseException.__dict__["args"]
-
-
-def _message(exc: BaseException) -> str:
-    """The exception's message as given (``str(exc)`` may be the user's ``__str__``)."""
-    args = _ARGS.__get__(exc)
-    return args[0] if len(args) == 1 and type(args[0]) is str else ""
-
-
 def mixed_device_hint(exc: BaseException, namespace: dict) -> str | None:
     """For a 'tensors on different devices' error: which variables live where, and the fix.
     Reads nothing through the user's code (the exception's ``__str__``, a namespace object's
     ``__getattr__``, a subclass's ``__torch_function__``)."""
     if not issubclass(type(exc), RuntimeError):
         return None
-    message = _message(exc)
+    message = exception_message(exc)
     if not any(s in message for s in MIXED_DEVICE_SIGNS):
         return None
     by_device: dict[str, list[str]] = defaultdict(list)

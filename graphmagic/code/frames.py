@@ -219,6 +219,16 @@ def _index(node: ast.AST, scopes: tuple[dict, ...]) -> object:
     raise ValueError(ast.unparse(node))
 
 
+_ARGS = BaseException.__dict__["args"]
+
+
+def exception_message(exc: BaseException) -> str:
+    """An exception's message as raised (``RuntimeError("...")``: PyTorch's errors), read
+    from its ``args``: ``str(exc)`` may run a ``__str__`` of the user's. '' otherwise."""
+    args = _ARGS.__get__(exc)
+    return args[0] if len(args) == 1 and type(args[0]) is str else ""
+
+
 def frame_scopes(frame: FrameType | None, namespace: dict) -> tuple[dict, ...]:
     """Where names are looked up: the frame's locals and globals, then the namespace."""
     if frame is None:

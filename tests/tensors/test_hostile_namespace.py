@@ -430,3 +430,33 @@ def test_named_tensors_and_snapshot_of_hostile_objects_directly(ip):
     snap = snapshot.take(named, keep_refs=True)
     assert snap.facts["w"].shape == "(3)"
     assert ns["CALLS"] == []
+
+
+def test_trace_reads_no_subclass_hook(twice):
+    body = "q = (p * 2).sum()\np.data.add_(1)\nq2 = p * 3"
+    plain, magic = twice(PRINTING, body, "--trace")
+    assert_invisible(plain, magic)
+    assert rows(magic["r"])["q2"]["status"] == "new"
+
+
+def test_error_hints_read_no_subclass_hook(twice):
+    body = "q = (p * 2).sum()\nq.backward()\nq.backward()"
+    plain, magic = twice(PRINTING, body)
+    assert magic["error"] is plain["error"] is RuntimeError
+    assert magic["calls"] == plain["calls"]
+    assert magic["r"].errors == []
+    assert [f.kind for f in magic["r"].findings] == ["backward-twice"]
+
+
+def test_pitfall_checks_read_no_subclass_hook(twice):
+    body = "h = p * 2\nh.sum().backward()\nloss = (p * 3).sum()\np.data.mul_(2)\nloss.backward()"
+    plain, magic = twice(PRINTING, body)
+    assert_invisible(plain, magic)
+    assert {"data-mutation", "grad-accumulated"} <= {f.kind for f in magic["r"].findings}
+
+
+def test_a_hostile_cell_result_is_read_by_the_builtin_methods(twice):
+    plain, magic = twice(HOSTILE, "xs")
+    assert_invisible(plain, magic)
+    n = magic["r"].cell[3:-1]
+    assert {f"Out[{n}][0]", f"Out[{n}][1]"} <= set(rows(magic["r"]))
