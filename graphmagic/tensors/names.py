@@ -154,12 +154,13 @@ def _optimizer_tensors(base: str, opt: torch.optim.Optimizer,
                 yield f"{base}.state[{key}][{name!r}]", value
 
 
-def _tensors_of(name: str, obj: object, ns: dict, param_names: dict[int, str],
+_CONTAINERS = (torch.nn.Module, torch.optim.Optimizer, list, tuple, dict)
+
+
+def _tensors_in(name: str, obj: object, ns: dict, param_names: dict[int, str],
                 optimizers: list) -> Iterator[tuple[str, torch.Tensor]]:
     cls = type(obj)
-    if issubclass(cls, torch.Tensor):
-        yield name, obj
-    elif issubclass(cls, torch.nn.Module):
+    if issubclass(cls, torch.nn.Module):
         for pname, tensor in module_tensors(name, obj):
             param_names.setdefault(id(tensor), pname)
             yield pname, tensor
@@ -169,7 +170,7 @@ def _tensors_of(name: str, obj: object, ns: dict, param_names: dict[int, str],
         for i, value in enumerate(entries(obj)):
             if is_tensor(value):
                 yield f"{name}[{i}]", value
-    elif issubclass(cls, dict) and obj is not ns:
+    elif obj is not ns:  # a dict
         for key, value in items(obj):
             if is_tensor(value) and type(key) in _KEY_TYPES:
                 yield f"{name}[{key!r}]", value
@@ -179,13 +180,17 @@ def named_tensors(ns: dict) -> Iterator[tuple[str, torch.Tensor]]:
     """Every (pasteable name, tensor) reachable from the user namespace ``ns``."""
     optimizers: list = []
     param_names: dict[int, str] = {}
+    tensor = torch.Tensor
     for name, obj in items(ns, None):
-        if not is_user_name(name):
-            continue
-        try:
-            yield from _tensors_of(name, obj, ns, param_names, optimizers)
-        except Exception:  # an object that cannot be read costs only its own rows
-            continue
+        cls = type(obj)
+        if issubclass(cls, tensor):
+            if is_user_name(name):
+                yield name, obj
+        elif issubclass(cls, _CONTAINERS) and is_user_name(name):
+            try:
+                yield from _tensors_in(name, obj, ns, param_names, optimizers)
+            except Exception:  # an object that cannot be read costs only its own rows
+                continue
     for name, opt in optimizers:
         try:
             yield from _optimizer_tensors(name, opt, param_names)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 
 from . import info as tensorinfo
 
@@ -60,21 +61,8 @@ def _shape(size) -> str:
     return "(" + ", ".join(str(d) for d in size) + ")"
 
 
-def _shape_of(t: torch.Tensor) -> str:
-    try:
-        return _name(_SHAPES, t.shape, _shape)
-    except Exception:  # nested tensors have no single shape; a subclass may refuse
-        return "nested" if t.is_nested else "?"
-
-
-def _device_of(t: torch.Tensor) -> str:
-    try:
-        return _name(_DEVICES, t.device)
-    except Exception:  # a subclass that dispatches its device (tensorinfo.refusing)
-        return "?"
-
-
-def _facts(t: torch.Tensor) -> TensorFacts:
+def _facts(t: torch.Tensor) -> tuple[TensorFacts, object]:
+    """The facts and the storage object (None without one) of ``t``."""
     try:
         version, inference = t._version, False
     except RuntimeError:  # inference tensors have no version counter
@@ -82,38 +70,56 @@ def _facts(t: torch.Tensor) -> TensorFacts:
     is_leaf, retains = t.is_leaf, t.retains_grad
     grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
     grad_fn, base = t.grad_fn, t._base
+    try:  # a subclass with custom sizes or device is refused them (tensorinfo.refusing)
+        size = t.shape
+        shape = _SHAPES.get(size) or _name(_SHAPES, size, _shape)
+    except Exception:  # nested tensors have no single shape
+        shape = "nested" if t.is_nested else "?"
+    try:
+        device = t.device
+        device = _DEVICES.get(device) or _name(_DEVICES, device)
+    except Exception:
+        device = "?"
     try:
         own = t.numel() * t.element_size()
-    except Exception:  # a subclass that dispatches its sizes (tensorinfo.refusing)
+    except Exception:
         own = 0
     try:
         storage = t.untyped_storage()
         key, storage_bytes = storage._cdata, storage.nbytes()
     except Exception:
-        key, storage_bytes = None, own
+        storage, key, storage_bytes = None, None, own
     grad_version = None
     if grad is not None:
         try:
             grad_version = grad._version
         except RuntimeError:
             pass
+    dtype = t.dtype
     return TensorFacts(  # positional: this runs for every tensor, twice a cell
-        id(t), version, key, _shape_of(t), _name(_DTYPES, t.dtype), _device_of(t), own,
+        id(t), version, key, shape, _DTYPES.get(dtype) or _name(_DTYPES, dtype), device, own,
         storage_bytes, t.requires_grad, is_leaf,
         type(grad_fn).__name__ if grad_fn is not None else None,
         retains, grad is not None, id(grad) if grad is not None else None, grad_version,
-        id(base) if base is not None else None, inference)
+        id(base) if base is not None else None, inference), storage
+
+
+def _read(t: torch.Tensor) -> tuple[TensorFacts, object]:
+    try:
+        if t._python_dispatch:
+            with tensorinfo.refusing(t):
+                return _facts(t)
+        return _facts(t)
+    except Exception:
+        return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
+                           False, None, None, None, False), None
 
 
 def facts_of(t: torch.Tensor) -> TensorFacts:
-    """The facts of one tensor, read inside ``tensorinfo.reading()`` (never raises, never
-    runs the user's code: odd subclasses get what can be read)."""
-    try:
-        with tensorinfo.refusing(t):
-            return _facts(t)
-    except Exception:
-        return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
-                           False, None, None, None, False)
+    """The facts of one tensor (never raises, never runs the user's code: odd subclasses
+    get what can be read)."""
+    with tensorinfo.reading():
+        return _read(t)[0]
 
 
 SAMPLE_ABOVE = 4 * 2**20   # bytes: larger tensors get a sampled digest
@@ -211,15 +217,6 @@ class Snapshot:
         return total
 
 
-def _storage_ref(t: torch.Tensor):
-    from torch.multiprocessing.reductions import StorageWeakRef
-
-    try:
-        return StorageWeakRef(t.untyped_storage())
-    except Exception:
-        return None
-
-
 def take(named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool = False) -> Snapshot:
     snap = Snapshot()
     with tensorinfo.reading():  # once per snapshot: subclass __torch_function__ off
@@ -233,15 +230,17 @@ def _fill(snap: Snapshot, named: Iterable[tuple[str, torch.Tensor]], keep_refs: 
         key = id(t)
         f = by_id.get(key)
         if f is None:
-            f = by_id[key] = facts_of(t)
+            f, storage = _read(t)
+            by_id[key] = f
             if keep_refs:
                 try:
                     snap.refs[key] = weakref.ref(t)
                 except TypeError:
                     pass
-                if f.storage is not None and f.storage not in snap.storage_refs:
-                    ref = _storage_ref(t)
-                    if ref is not None:
-                        snap.storage_refs[f.storage] = ref
+                if storage is not None and f.storage not in snap.storage_refs:
+                    try:
+                        snap.storage_refs[f.storage] = StorageWeakRef(storage)
+                    except Exception:
+                        pass
         snap.facts[name] = f
         snap.names.setdefault(key, []).append(name)
