@@ -19,6 +19,7 @@ import warnings
 
 from ..messages import t
 from ..code.frames import MISSING, frame_scopes, grad_owner, resolve
+from ..tensors.info import is_tensor, reading
 from .hooks import take_filter, take_showwarnmsg
 from .sink import filter_action, is_ours
 
@@ -130,8 +131,10 @@ class WarningInterceptor:
         variable = grad_owner(self.loc.expr_at(frame)) or ""
         grad_fn = ""
         value = resolve(variable, *frame_scopes(frame, self.ctx.namespace))
-        if value is not MISSING and getattr(value, "grad_fn", None) is not None:
-            grad_fn = type(value.grad_fn).__name__
+        if is_tensor(value):
+            with reading():  # without a subclass's __torch_function__
+                fn = value.grad_fn
+            grad_fn = type(fn).__name__ if fn is not None else ""
         if caller is not None and variable:
             variable = self._in_caller(frame, caller, variable, value)
         self._exprs[key] = (variable, grad_fn)
