@@ -32,11 +32,3 @@ def ip(_shell):
     torch.set_grad_enabled(True)
     torch.autograd.set_detect_anomaly(False)
     torch.set_default_device(None)
-
-
-def run(ip, cell: str):
-    """Run ``cell`` the way a notebook does (through the input transformers, with history)."""
-    return ip.run_cell(cell, store_history=True)
-
-
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import run
+from support import run
 
 from graphmagic import Finding, Report
 from graphmagic.display import CODE_STYLE, html_text

@@ -1,4 +1,4 @@
-from conftest import run
+from support import run
 
 
 def test_cell_runs_and_stores_report(ip):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (BIG_CELLS, decode_svg, decode_text, load, measure, op_count, pictures_in,
+from browser_support import (BIG_CELLS, decode_svg, decode_text, load, measure, op_count, pictures_in,
                        roots_in_view, shoot)
 
 WIDTHS = (1024, 1280)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from .conftest import CONTRAST_JS, EDGE_TITLE, jupyterlab, measure, open_in_lab, pictures_in, shoot
+from browser_support import CONTRAST_JS, EDGE_TITLE, jupyterlab, measure, open_in_lab, pictures_in, shoot
 
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 # inline SVG, which JupyterLab strips from untrusted notebooks: proof that this one is untrusted

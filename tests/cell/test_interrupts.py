@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import run
+from support import run
 
 ORIGINALS = {}
 

@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 import torch
-from conftest import run
+from support import run
 
 from graphmagic.memory import procmem
 

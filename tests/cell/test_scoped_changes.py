@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import torch
-from conftest import run
+from support import run
 
 LEAF = "x = torch.ones(2, requires_grad=True)\nh = x * 2\n"
 

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import run
+from support import run
 
 from graphmagic import AutogradPitfall
 from graphmagic.cell.device import mixed_device_hint

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 import graphmagic
-from conftest import run
-from graph_helpers import SVG, graph_of, node_texts, parse_svg, tensors
+from support import run
+from graph_support import SVG, graph_of, node_texts, parse_svg, tensors
 from graphmagic.graph import GraphvizMissing, dot, render, section
 
 # The names the issue lists: HTML-like markup, Graphviz escapes, a trailing backslash,

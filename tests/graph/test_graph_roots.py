@@ -2,8 +2,8 @@
 or the cell's value; a lone changed leaf draws nothing; lookups never parse the namespace."""
 from __future__ import annotations
 
-from conftest import run
-from graph_helpers import graph_of, tensors
+from support import run
+from graph_support import graph_of, tensors
 from graphmagic.graph import roots
 
 

@@ -8,9 +8,9 @@ import weakref
 import pytest
 import torch
 
-from conftest import needs_cuda, run
+from support import needs_cuda, run
 from graphmagic.graph.capture import WALK_LIMIT
-from graph_helpers import graph_of, inputs, node_texts, ops, parse_svg, producer, tensors
+from graph_support import graph_of, inputs, node_texts, ops, parse_svg, producer, tensors
 
 MAKE_DOT_CELL = """x = torch.tensor([2.0], requires_grad=True)
 y = torch.tensor([3.0], requires_grad=True)

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import run
+from support import run
 
 from graphmagic.findings import FINDING_KINDS
 

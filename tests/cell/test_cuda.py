@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import needs_cuda, run
+from support import needs_cuda, run
 from IPython.core.error import UsageError
 
 from graphmagic.cell import device as gm_device

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from conftest import run
+import support
+from support import run
 from graphmagic.tensors import snapshot
 
 
 def report(ip, cell: str, opts: str = ""):
-    result = run(ip, f"%%autograd --out r --no-graph {opts}\n{cell}")
-    assert result.error_in_exec is None, result.error_in_exec
-    return ip.user_ns["r"]
+    return support.report(ip, cell, f"--no-graph {opts}")
 
 
 def rows(rep) -> dict[str, dict]:

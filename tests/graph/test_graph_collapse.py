@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import graphmagic
-from graph_helpers import by_id, tensors
+from graph_support import by_id, tensors
 from graphmagic.graph.copies import SPLIT_FROM
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import run
+from support import report, run
 from IPython.core.error import UsageError
 
 from graphmagic.cell import device as gm_device
@@ -14,9 +14,7 @@ no_accelerator = pytest.mark.skipif(gm_device.best_accelerator().type != "cpu",
 
 
 def _report(ip, line, body="x = torch.zeros(2)"):
-    result = run(ip, f"%%autograd {line} --out r\n{body}")
-    assert result.error_in_exec is None, result.error_in_exec
-    return ip.user_ns["r"]
+    return report(ip, body, line)
 
 
 def test_device_cpu(ip):

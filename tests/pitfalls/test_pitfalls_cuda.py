@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from test_pitfalls_helpers import cell, kinds, only
+from pitfall_support import cell, kinds, only
 
-from conftest import needs_cuda
+from support import needs_cuda
 from graphmagic.pitfalls import backward as pitfall_hooks
 
 SETUP = ("from torch import nn\ntorch.manual_seed(0)\n"

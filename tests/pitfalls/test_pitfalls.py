@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 import torch
-from conftest import run
-from test_pitfalls_helpers import cell, kinds, only
+from support import run
+from pitfall_support import cell, kinds, only
 
 from graphmagic import AutogradPitfall
 from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT

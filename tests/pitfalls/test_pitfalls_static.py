@@ -2,7 +2,7 @@
 detach-alias."""
 from __future__ import annotations
 
-from test_pitfalls_helpers import cell, kinds, only
+from pitfall_support import cell, kinds, only
 
 
 # ---- leaf-moved ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import textwrap
 import warnings
 
 import pytest
-from conftest import run
+from support import run
 from IPython.core.error import UsageError
 
 import graphmagic

@@ -5,16 +5,14 @@ import base64
 import re
 import xml.etree.ElementTree as ET
 
-from conftest import run
+from support import report
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def graph_of(ip, body: str, opts: str = ""):
     """Run ``body`` under ``%%autograd`` and return (report, graph JSON or None)."""
-    result = run(ip, f"%%autograd --out r {opts}\n{body}")
-    assert result.error_in_exec is None, result.error_in_exec
-    rep = ip.user_ns["r"]
+    rep = report(ip, body, opts)
     assert rep.errors == []
     return rep, (rep.graph.to_json() if rep.graph else None)
 

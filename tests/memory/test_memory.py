@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import needs_cuda, run
+from support import needs_cuda, report, run
 from graphmagic.memory import procmem
 from graphmagic.report import JSON_MIME
 
@@ -14,9 +14,7 @@ ALLOC_FILL_FREE = "t = torch.empty(16 * 2**20{device})\nt.fill_(1.0)\ndel t"
 
 
 def memory(ip, cell: str, opts: str = ""):
-    result = run(ip, f"%%autograd --out r --no-graph {opts}\n{cell}")
-    assert result.error_in_exec is None, result.error_in_exec
-    return ip.user_ns["r"].memory.to_json()
+    return report(ip, cell, f"--no-graph {opts}").memory.to_json()
 
 
 @pytest.mark.skipif(procmem.reset_peak() is not None, reason="needs Linux /proc/self/clear_refs")

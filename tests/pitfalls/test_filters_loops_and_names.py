@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from conftest import run
-from test_pitfalls_helpers import cell, kinds, only
+from support import run
+from pitfall_support import cell, kinds, only
 
 from graphmagic.messages import pitfalls as texts
 from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT

@@ -1,14 +1,12 @@
 """Shared helpers of the pitfall tests (no tests here)."""
 from __future__ import annotations
 
-from conftest import run
+from support import autograd
 
 
 def cell(ip, body: str, options: str = ""):
     """Run ``body`` under ``%%autograd --out r --no-graph OPTIONS``; returns (result, report)."""
-    ip.user_ns.pop("r", None)
-    result = run(ip, f"%%autograd --out r --no-graph {options}\n{body}")
-    return result, ip.user_ns.get("r")
+    return autograd(ip, body, f"--no-graph {options}")
 
 
 def kinds(report) -> list[tuple[str, str, int | None]]:

@@ -5,15 +5,13 @@ import sys
 
 import torch
 
-from conftest import needs_cuda, run
+from support import needs_cuda, report, run
 
 MiB = 2**20
 
 
 def traced(ip, cell: str, opts: str = ""):
-    result = run(ip, f"%%autograd --out r --no-graph --trace {opts}\n{cell}")
-    assert result.error_in_exec is None, result.error_in_exec
-    return ip.user_ns["r"]
+    return report(ip, cell, f"--no-graph --trace {opts}")
 
 
 def line_rows(rep) -> dict[int, dict]:

@@ -8,14 +8,13 @@ import weakref
 import pytest
 import torch
 
-from conftest import run
+import support
+from support import run
 from graphmagic.report import JSON_MIME
 
 
 def report(ip, cell: str, opts: str = ""):
-    result = run(ip, f"%%autograd --out r --no-graph {opts}\n{cell}")
-    assert result.error_in_exec is None, result.error_in_exec
-    return ip.user_ns["r"]
+    return support.report(ip, cell, f"--no-graph {opts}")
 
 
 def rows(rep) -> dict[str, dict]:
@@ -325,7 +324,7 @@ def test_run_cell_magic_path(ip, direct):
 def test_reused_id_of_a_freed_tensor_is_not_called_the_same_tensor(ip):
     # the notes' second round: z is rebound, its old tensor freed; CPython may give a new
     # tensor the freed one's id. Only a live, identical object is "the same tensor".
-    from conftest import run
+    from support import run
 
     run(ip, "x = torch.ones(1, requires_grad=True)\nz = x * 2")
     for _ in range(20):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import run
+from support import run
 from IPython.core.error import UsageError
 
 from graphmagic.cell import options
@@ -196,7 +196,7 @@ def test_unload_resets_language(ip):
 
 
 def test_a_comment_after_the_options_is_ignored(ip):
-    from conftest import run
+    from support import run
 
     result = run(ip, "%%autograd --device cpu --out r  # run on the CPU\nv = torch.zeros(1)\nv.device")
     assert result.error_in_exec is None

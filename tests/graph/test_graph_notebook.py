@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from nbclient import NotebookClient
 
-from graph_helpers import node_texts, parse_svg
+from graph_support import node_texts, parse_svg
 from graphmagic.report import JSON_MIME
 
 CELLS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from test_differential import read_corpus
-from test_pitfalls_helpers import cell, kinds
+from pitfall_support import cell, kinds
 
 # The study notes' cells In[92]..In[101], as written there (run in order, in one shell).
 NOTES = [

@@ -1,1 +1,0 @@
-"""Browser tests (package, so that their conftest does not shadow tests/conftest.py)."""
