@@ -30,10 +30,10 @@ check() {
     if [ -n "${GPU_TESTS:-}" ]; then
         read -r -a tests <<< "$GPU_TESTS"
     else
-        for f in tests/test_*.py; do
-            case $f in tests/test_cuda.py|tests/test_memory.py) tests+=("$f"); continue ;; esac
+        while IFS= read -r f; do
+            case $f in tests/cell/test_cuda.py|tests/memory/test_memory.py) tests+=("$f"); continue ;; esac
             grep -qE 'needs_cuda|mark\.cuda' "$f" && tests+=("$f")
-        done
+        done < <(find tests -name 'test_*.py' -not -path 'tests/browser/*' | sort)
     fi
     echo "CUDA tests from: ${tests[*]:-none}"
     if [ ${#tests[@]} -eq 0 ]; then echo "no CUDA test files found"; return 2; fi
