@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA check, run on a GPU machine (issue 2, point 10): its Python 3.12 has torch, pytest
 # and numpy; the rest comes from the wheels in .whl/ (scripts/fetch_gpu_wheels.sh, run
-# beforehand where PyPI is reachable). Runs the CUDA tests (-k cuda) of tests/test_cuda.py,
-# tests/test_memory.py and every test file that uses the cuda marks (GPU_TESTS="FILES"
+# beforehand where PyPI is reachable). Runs the CUDA tests (-k cuda) of tests/cell/test_cuda.py,
+# tests/memory/test_memory.py and every test file that uses the cuda marks (GPU_TESTS="FILES"
 # overrides the list). Writes the log to $OUT/gpu_check.log when OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
