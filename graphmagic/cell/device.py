@@ -1,6 +1,6 @@
 """Resolve ``--device`` to a ``torch.device`` and scope it to one cell.
 
-``resolve`` raises ``OptionError`` (shown as ``UsageError``) for an unknown or unavailable device, except when the
+``choose_device`` raises ``OptionError`` (shown as ``UsageError``) for an unknown or unavailable device, except when the
 environment sets ``GRAPHMAGIC_DEVICE_FALLBACK=cpu``: then a device that is valid but missing
 here is replaced by the CPU and the returned ``DeviceChoice`` carries a note saying so.
 ``default_device`` only sets PyTorch's default device when that changes something: it is a
@@ -88,7 +88,7 @@ def _problem(spec: str) -> str | None:
     return None
 
 
-def resolve(spec: str | None) -> DeviceChoice:
+def choose_device(spec: str | None) -> DeviceChoice:
     """Turn a ``--device`` value into a DeviceChoice, or raise OptionError."""
     if spec is None:
         return DeviceChoice(None)

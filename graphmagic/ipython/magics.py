@@ -17,7 +17,7 @@ from .. import messages
 from ..cell import run as lifecycle
 from ..cell.context import CellContext
 from ..cell.interrupts import watch_interrupts
-from ..cell.device import resolve
+from ..cell.device import choose_device
 from ..cell.options import OptionError, build, describe
 from ..cell.source import CellSource
 from ..cell.state import ShellState
@@ -95,7 +95,7 @@ class AutogradMagics(Magics):
 
     def _context(self, opts, source: CellSource) -> CellContext:
         with _usage_errors():
-            choice = resolve(opts.device)
+            choice = choose_device(opts.device)
         return CellContext(shell=self.shell, state=self.state, options=opts, source=source,
                            choice=choice, execution_count=execution.cell_number(self.shell))
 
@@ -187,7 +187,7 @@ class AutogradMagics(Magics):
         given = arguments.parse_line(self.autograd_config, line)
         if "device" in given:
             with _usage_errors():
-                resolve(given["device"])  # refuse a bad device now, before changing anything
+                choose_device(given["device"])  # refuse a bad device now, before changing anything
         if given.pop("reset", False):
             self.state.defaults.clear()
             self.state.lang = None

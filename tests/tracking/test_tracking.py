@@ -277,7 +277,7 @@ def test_tensor_deleted_in_the_cell_is_freed_and_not_held(ip):
 def tracked(ip, body: str):
     """Run ``body`` with the tracking part alone and return its ``Tracking``."""
     from graphmagic.cell.context import CellContext, CellEnd
-    from graphmagic.cell.device import resolve
+    from graphmagic.cell.device import choose_device
     from graphmagic.cell.options import CellOptions
     from graphmagic.cell.source import CellSource
     from graphmagic.cell.state import ShellState
@@ -288,7 +288,7 @@ def tracked(ip, body: str):
     filename, code, last = execution.compile_body(ip, body, 99)
     source = CellSource("%%autograd\n" + body, filename=filename)
     ctx = CellContext(shell=ip, state=ShellState(), options=CellOptions(), source=source,
-                      choice=resolve(None), execution_count=99)
+                      choice=choose_device(None), execution_count=99)
     probe = TrackingProbe(ctx)
     result = execution.run_body(ip, code, last)
     end = CellEnd(named=list(named_tensors(ip.user_ns)), result=result, exception=None)
