@@ -36,8 +36,8 @@ def decades(values: list[float]) -> tuple[int, int]:
 
 
 def bar_chart(rows: list[tuple[str, str | None, float | None, float | None]], legend: str,
-              bad_text: dict[str, str]) -> str:
-    """``rows``: (label, band key, norm, max |g|)."""
+              bad_text: dict[str, str], value_head: str = "") -> str:
+    """``rows``: (label, band key, norm, max |g|); ``value_head`` heads the numbers column."""
     lo, hi = decades([v for _, _, n, m in rows for v in (n, m) if v is not None])
     label_w = int(min(280, max(60, max((len(r[0]) for r in rows), default=0) * CHAR_W + 10)))
     width = label_w + BAR_W + VALUE_W
@@ -63,6 +63,8 @@ def bar_chart(rows: list[tuple[str, str | None, float | None, float | None]], le
         out.append(f'<line x1="{gx:.1f}" y1="{TOP - 4}" x2="{gx:.1f}" y2="{TOP + ROW * len(rows)}" '
                    f'stroke="{GRID}" stroke-width="1"/>')
         out.append(f'<text x="{gx:.1f}" y="{TOP - 8}" text-anchor="middle" fill="{TEXT}">1e{d}</text>')
+    if value_head:
+        out.append(f'<text x="{label_w + BAR_W + 8}" y="{TOP - 8}" fill="{TEXT}">{escape(value_head)}</text>')
     for i, (label, _, norm, top) in enumerate(rows):
         y = TOP + i * ROW
         mid = y + ROW / 2 + 4

@@ -114,7 +114,8 @@ class GradFlowSection:
 
     def svg(self) -> str:
         rows = [(r.name, r.module or r.name, r.norm, r.max) for r in self.rows[:MAX_ROWS]]
-        return bar_chart(rows, t("gradflow.legend"), {"nan": "NaN", "inf": "inf"})
+        head = f'{t("gradflow.col.norm"):<10}{t("gradflow.col.max")}'
+        return bar_chart(rows, t("gradflow.legend"), {"nan": "NaN", "inf": "inf"}, head)
 
     def to_html(self) -> str:
         esc = html.escape
