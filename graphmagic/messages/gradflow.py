@@ -57,7 +57,7 @@ ZH: dict[str, str] = {
     "gradflow.col.parameter": "参数",
     "gradflow.col.shape": "形状",
     "gradflow.col.norm": "‖grad‖",
-    "gradflow.col.max": "max |grad|",
+    "gradflow.col.max": "最大 |grad|",
     "gradflow.legend": "条形：梯度的 L2 范数 · 刻线：最大绝对值元素 · 对数坐标",
     "gradflow.alt": "{n} 个参数梯度范数的条形图（对数坐标）",
     "gradflow.spread": "各层梯度范数相差 {spread} 倍（超过六个数量级）：{low} 为 {low_norm}，"
