@@ -95,6 +95,7 @@ class PartTimer:
         self.patches = [(GradFlowProbe, "__init__", "gradflow"), (GradFlowProbe, "collect", "gradflow"),
                         (held, "held_memory", "held memory"), (HistoryWatch, "check", "history")]
         self.saved = []
+        self.active: list[str] = []
 
     def __enter__(self):
         for owner, name, part in self.patches:
@@ -104,12 +105,18 @@ class PartTimer:
         return self
 
     def _timing(self, method, part):
+        """Exclusive time: a part called from inside another is taken off the outer one."""
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
+            self.active.append(part)
             try:
                 return method(*args, **kwargs)
             finally:
-                self.spent[part] += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                self.active.pop()
+                self.spent[part] += elapsed
+                if self.active:
+                    self.spent[self.active[-1]] -= elapsed
         return wrapper
 
     def __exit__(self, *exc):
