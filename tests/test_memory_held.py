@@ -179,3 +179,12 @@ def test_html_shows_the_autograd_lines(ip, opts):
     run(ip, "a = torch.randn(256, 256, requires_grad=True)")
     held(ip, "out = a.sin().cos().sum()", "--no-graph " + opts)
     assert "Biggest holders: cos 256.0 KiB" in ip.user_ns["r"].to_html()
+
+
+def test_a_walk_past_the_safe_limit_stops_and_says_so(ip):
+    from graphmagic.tensors.info import SAFE_WALK_LIMIT
+
+    run(ip, "a = torch.ones(3, requires_grad=True)")
+    data = held(ip, f"b = a\nfor _ in range({SAFE_WALK_LIMIT + 5000}):\n    b = b * 1.0")
+    assert data["truncated"] is True and SAFE_WALK_LIMIT - 1 <= data["nodes"] <= SAFE_WALK_LIMIT
+    assert "The walk stopped after 20,000 backward nodes" in ip.user_ns["r"].to_text()

@@ -53,7 +53,8 @@ def parameters(ns: dict, named: list[tuple[str, torch.Tensor]]) -> tuple[dict[in
                         default = f"{var}.param_groups[{g}]['params'][{i}]"
                         _add(params, group, t, first_name.get(id(t), default))
             groups.append(group)
-    return params, [g for g in groups if g.ids]
+    models = [g for g in groups if isinstance(ns.get(g.name), torch.nn.Module)]
+    return params, [g for g in models + [g for g in groups if g not in models] if g.ids]
 
 
 def _add(params: dict[int, Param], group: Group, t: torch.Tensor, name: str) -> None:

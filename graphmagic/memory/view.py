@@ -159,15 +159,16 @@ class MemorySection:
         total = held.total()
         saved = _per_device(total) if total else t("memory.autograd.none_saved")
         out = [t("memory.autograd.held", graphs=len(held.graphs), nodes=held.nodes, saved=saved)]
-        if total or len(held.graphs) > 1:
-            for g in held.graphs[:MAX_GRAPH_ROWS]:
-                names = ", ".join(g.tops[:3]) + (" …" if len(g.tops) > 3 else "")
-                where = _per_device(g.saved) if g.saved else t("memory.autograd.none")
-                state = " " + t("memory.autograd.freed") if g.freed else ""
-                out.append("· " + t("memory.autograd.graph", names=names, nodes=g.nodes,
-                                    saved=where) + state)
-            if len(held.graphs) > MAX_GRAPH_ROWS:
-                out.append("· " + t("memory.autograd.more", n=len(held.graphs) - MAX_GRAPH_ROWS))
+        holding = [g for g in held.graphs if g.saved]
+        for g in holding[:MAX_GRAPH_ROWS]:
+            names = ", ".join(g.tops[:3]) + (" …" if len(g.tops) > 3 else "")
+            out.append("· " + t("memory.autograd.graph", names=names, nodes=g.nodes,
+                                saved=_per_device(g.saved)))
+        if len(holding) > MAX_GRAPH_ROWS:
+            out.append("· " + t("memory.autograd.more", n=len(holding) - MAX_GRAPH_ROWS))
+        rest = [g for g in held.graphs if not g.saved]
+        if holding and rest:
+            out.append("· " + t("memory.autograd.nodes_only", n=len(rest), nodes=sum(g.nodes for g in rest)))
         if held.top:
             out.append(t("memory.autograd.top", holders="; ".join(
                 f"{h.label} {human_bytes(h.bytes)}" + (f" ({h.device})" if len(total) > 1 else "")
