@@ -149,20 +149,6 @@ def _freed(fn, raw_attr: str) -> bool:
     return False
 
 
-def saved_bytes_of(fn) -> dict[str, int]:
-    """Bytes of the distinct storages one node still saves, per device (for one op)."""
-    out: dict[str, int] = {}
-    seen: set[int] = set()
-    for t in saved_tensors(fn)[0]:
-        key = storage_key(t)
-        if key is None or key in seen:
-            continue
-        seen.add(key)
-        device = str(t.device)
-        out[device] = out.get(device, 0) + storage_bytes(t)
-    return out
-
-
 _BY_END: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
