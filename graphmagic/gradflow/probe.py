@@ -83,6 +83,9 @@ class GradFlowProbe:
         return section
 
     def _collect(self, ctx, end, sink, loc) -> GradFlowSection | None:
+        if not any(self.received(x) for _, x in end.named if x.requires_grad and x.is_leaf) \
+                and anomaly.nan_error(end.exception) is None:
+            return None  # no gradient changed: nothing flowed back in this cell
         params, groups = parameters(ctx.namespace, end.named)
         plain = {id(x): Param(n, None, x) for n, x in end.named
                  if x.requires_grad and x.is_leaf and id(x) not in params}

@@ -298,16 +298,14 @@ def _report(ctx, sink, site: Accumulation, graphs: list[GraphHeld], iterations: 
 def _eval_forwards(ctx, end, sink, held: HeldMemory, differentiated: set[str],
                    reported: set[int]) -> None:
     """A forward kept from this cell through a model in ``eval()`` mode, with saved tensors."""
-    eval_params = _eval_parameters(ctx.namespace)
-    if not eval_params:
-        return
     assigned = ctx.code.assigned
-    for graph in held.graphs:
-        if id(graph) in reported or not graph.saved_bytes:
-            continue
-        mine = [n for n in graph.tops if n in assigned and n.split(".")[0] not in differentiated]
+    candidates = [(g, [n for n in g.tops if n in assigned and n.split(".")[0] not in differentiated])
+                  for g in held.graphs if id(g) not in reported and g.saved_bytes]
+    candidates = [(g, mine) for g, mine in candidates if mine]
+    eval_params = _eval_parameters(ctx.namespace) if candidates else {}
+    for graph, mine in candidates:
         models = sorted({eval_params[k] for k in graph.uses if k in eval_params})
-        if not mine or not models:
+        if not models:
             continue
         reported.add(id(graph))
         name = mine[0]
