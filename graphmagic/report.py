@@ -20,8 +20,15 @@ Fields (stable; tracking, graph and pitfalls fill them in):
 A section is any object with ``to_json()``, ``to_text()`` and ``to_html()``; a falsy
 section is not shown, and one that raises while rendering shows one internal-error line
 (its JSON is ``None`` and the error is listed in the JSON's ``errors``).
-``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` (any picture inline as SVG)
-and ``application/vnd.graphmagic.report+json``.
+``_repr_mimebundle_`` returns ``text/plain``, ``text/html`` and
+``application/vnd.graphmagic.report+json``.
+
+The HTML uses inline ``style`` attributes only (no ``<style>``, no script) and embeds the
+graph as an ``<img>`` with a ``data:`` URI: that is what JupyterLab's sanitizer keeps in
+a notebook it did not run itself (it drops inline ``<svg>``, and ``var()`` colours). So
+text colours are inherited from the frontend's theme (dimmed with ``opacity``), borders
+and tints are translucent, and theme variables (``--jp-*``, ``--vscode-*``) come second,
+after a fallback that reads in light and dark themes alike.
 """
 from __future__ import annotations
 
@@ -29,26 +36,30 @@ import functools
 import html
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .findings import Finding
 from . import messages
+from .display import (ERROR_STYLE, FINDING_STYLE, HEADER_STYLE, STYLE, Section, block,
+                      code, html_text, mimebundle)
+from .findings import Finding
 from .messages import t
+
+if TYPE_CHECKING:  # the command line reads reports without importing torch
+    import torch
 
 JSON_MIME = "application/vnd.graphmagic.report+json"
 REPORT_VERSION = 1
 
-STYLE = (
-    "font-family: ui-sans-serif, system-ui, sans-serif; font-size: 13px; "
-    "border: 1px solid #c8ccd4; border-radius: 6px; padding: 6px 10px; margin: 4px 0; "
-    "max-width: 100%; overflow-x: auto;"
-)
-FINDING_STYLE = (
-    "border-left: 4px solid #d9822b; background: #fff7ed; color: #3b2a14; padding: 4px 8px; "
-    "margin: 4px 0; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 12px;"
-)
+def finding_html(f: Finding) -> str:
+    """A finding as three blocks: where (with the line's code), what happened, the fix."""
+    where = t("finding.where", cell=f.cell, line=f.line) if f.line else f.cell
+    head = f"<b>[{html.escape(f.kind)}]</b> {html.escape(where)}"
+    if f.code:
+        head += ": " + code(f.code.strip())
+    if f.count > 1:
+        head += html.escape(t("finding.times", count=f.count))
+    return (f'<div class="graphmagic-finding" style="{FINDING_STYLE}"><div>{head}</div>'
+            f'{block(f.message)}<div><b>{html.escape(t("finding.fix"))}:</b> {html_text(f.fix)}</div></div>')
 
 
 def _in_own_language(method):
@@ -67,21 +78,22 @@ class Report:
     requested_device: str | None = None
     device_note: str | None = None
     wall_time: float = 0.0
-    variables: Any = None
-    memory: Any = None
-    graph: Any = None
-    gradflow: Any = None
+    variables: Section | None = None
+    memory: Section | None = None
+    graph: Section | None = None
+    gradflow: Section | None = None
     findings: list[Finding] = field(default_factory=list)
     exception: str | None = None
     errors: list[str] = field(default_factory=list)
     quiet: bool = False
     lang: str | None = None   # the language it was made in, and renders in
+    interrupted: bool = False  # a Ctrl-C cut graphmagic's own work: the report is partial
 
     @property
     def warnings(self) -> list[Finding]:
         return self.findings
 
-    def sections(self) -> list[tuple[str, Any]]:
+    def sections(self) -> list[tuple[str, Section]]:
         """The filled sections in display order."""
         return [(name, s) for name, s in (("graph", self.graph), ("variables", self.variables),
                                            ("memory", self.memory), ("gradflow", self.gradflow))
@@ -114,11 +126,12 @@ class Report:
             "findings": [f.to_json() for f in self.findings],
             "exception": self.exception,
             "errors": errors,
+            "interrupted": self.interrupted,
         }
 
     def is_empty(self) -> bool:
         """True when a quiet report would show nothing."""
-        return not self.findings and not self.errors and not self.device_note
+        return not (self.findings or self.errors or self.device_note or self.interrupted)
 
     # ---- display ------------------------------------------------------------------
     def header(self) -> str:
@@ -130,6 +143,8 @@ class Report:
         parts = [self.header()]
         if self.device_note:
             parts.append("! " + self.device_note)
+        if self.interrupted:
+            parts.append("! " + t("report.interrupted"))
         parts += [f.to_text() for f in self.findings]
         if not self.quiet:
             for _, s in self.sections():
@@ -142,19 +157,18 @@ class Report:
     def to_html(self) -> str:
         esc = html.escape
         parts = [f'<div class="graphmagic-report" style="{STYLE}">',
-                 f'<div style="color:#555;margin-bottom:4px"><b>graphmagic</b> · {esc(self.header())}</div>']
-        if self.device_note:
-            parts.append(f'<div style="{FINDING_STYLE}">{esc(self.device_note)}</div>')
-        for f in self.findings:
-            parts.append(f'<div class="graphmagic-finding" style="{FINDING_STYLE}">{esc(f.to_text())}</div>')
+                 f'<div style="{HEADER_STYLE}"><b>graphmagic</b> · {esc(self.header())}</div>']
+        for note in [self.device_note] + ([t("report.interrupted")] if self.interrupted else []):
+            if note:
+                parts.append(block(note, FINDING_STYLE))
+        parts += [finding_html(f) for f in self.findings]
         if not self.quiet:
             for name, s in self.sections():
                 body, error = _render(s, "to_html")
                 if error:
-                    body = f'<div style="color:#a00">{esc(t("report.internal_error", error=error))}</div>'
+                    body = block(t("report.internal_error", error=error), ERROR_STYLE)
                 parts.append(f'<div class="graphmagic-{name}">{body}</div>')
-        for e in self.errors:
-            parts.append(f'<div style="color:#a00">{esc(t("report.internal_error", error=e))}</div>')
+        parts += [block(t("report.internal_error", error=e), ERROR_STYLE) for e in self.errors]
         parts.append("</div>")
         return "\n".join(parts)
 
@@ -162,18 +176,13 @@ class Report:
     def _repr_mimebundle_(self, include=None, exclude=None):
         makers = {"text/plain": self.to_text, "text/html": self.to_html,
                   JSON_MIME: lambda: json.loads(json.dumps(self.to_json(), default=str))}
-        wanted = [m for m in makers if (not include or m in include) and not (exclude and m in exclude)]
-        bundle = {}
-        for mime in wanted:
-            try:
-                bundle[mime] = makers[mime]()
-            except Exception as err:  # never a traceback from the report itself
-                problem = t("report.internal_error", error=repr(err))
-                fallback = {"text/plain": problem, "text/html": html.escape(problem),
-                            JSON_MIME: {"version": REPORT_VERSION, "cell": self.cell,
-                                        "errors": [problem]}}
-                bundle[mime] = fallback[mime]
-        return bundle
+
+        def fallback(mime, err):  # never a traceback from the report itself
+            problem = t("report.internal_error", error=repr(err))
+            return {"text/plain": problem, "text/html": html.escape(problem),
+                    JSON_MIME: {"version": REPORT_VERSION, "cell": self.cell, "errors": [problem]}}[mime]
+
+        return mimebundle(makers, include, exclude, fallback=fallback)
 
     def __repr__(self) -> str:
         return self.to_text()

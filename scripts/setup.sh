@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up graphmagic for development: .venv with torch (CPU build by default), graphmagic
-# editable with its test extra, Graphviz's `dot` and a CJK font, and the venv's Jupyter kernel.
+# editable with its test extra (pytest, selenium, jupyterlab), Graphviz's `dot`, a CJK font,
+# Chromium and its driver for the browser tests, and the venv's Jupyter kernel.
 # Idempotent: a second run only checks. Overrides (environment):
 #   PYTHON=python3.12            interpreter for the venv (>= 3.11)
 #   TORCH_SPEC="torch==2.13.0"   the torch requirement installed first
@@ -30,7 +31,7 @@ fi
 stamp=$VENV/.graphmagic-setup
 want="$(cat pyproject.toml) | $TORCH_SPEC | $TORCH_INDEX_URL"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-    && "$PY" -c 'import graphmagic, torch, nbclient, ipykernel, pytest' 2>/dev/null; then
+    && "$PY" -c 'import graphmagic, torch, nbclient, ipykernel, pytest, selenium, jupyterlab' 2>/dev/null; then
     say "python packages up to date"
 else
     say "installing $TORCH_SPEC"
@@ -44,12 +45,16 @@ else
     printf '%s' "$want" > "$stamp"
 fi
 
-# Graphviz's dot draws the graphs; Noto CJK renders Chinese labels in them.
+# Graphviz's dot draws the graphs; Noto CJK renders Chinese labels in them; the browser
+# tests (tests/browser) load reports in headless Chromium (Debian's packages).
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
     need+=(fonts-noto-cjk)
 fi
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+    || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
@@ -57,11 +62,12 @@ if [ ${#need[@]} -gt 0 ]; then
         say "installing ${need[*]} with apt-get"
         if ! { "${sudo[@]}" apt-get update -qq \
                && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
-            say "apt-get could not install ${need[*]}; graphs need Graphviz's dot" >&2
+            say "apt-get could not install ${need[*]}; graphs need Graphviz's dot," \
+                "the browser tests skip without Chromium" >&2
         fi
     else
         say "please install ${need[*]} (Debian/Ubuntu: sudo apt-get install ${need[*]});" \
-            "graph pictures need dot" >&2
+            "graph pictures need dot, the browser tests Chromium" >&2
     fi
 fi
 

@@ -1,6 +1,7 @@
 """Helpers for the graph tests: run a cell, read the graph section as data, parse SVG."""
 from __future__ import annotations
 
+import base64
 import re
 import xml.etree.ElementTree as ET
 
@@ -46,6 +47,10 @@ def inputs(data: dict, node_id: str) -> list[dict]:
 
 
 def parse_svg(text: str) -> ET.Element:
+    """The SVG in ``text``: inline, or the report's ``<img src="data:image/svg+xml;base64,...">``."""
+    picture = re.search(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', text)
+    if picture:
+        text = base64.b64decode(picture.group(1)).decode("utf-8")
     match = re.search(r"<svg\b.*</svg>", text, re.S)
     assert match, "no <svg> in the output"
     return ET.fromstring(match.group(0))
@@ -55,7 +60,7 @@ def node_texts(svg: ET.Element) -> dict[str, list[str]]:
     """``node title (our node id) -> its text lines`` (dot writes two spaces as ' \\xa0')."""
     out = {}
     for g in svg.iter(SVG + "g"):
-        if g.get("class") == "node":
+        if "node" in (g.get("class") or "").split():    # a root is "node root"
             title = g.find(SVG + "title").text
             out[title] = [(e.text or "").replace("\xa0", " ") for e in g.iter(SVG + "text")]
     return out

@@ -1,5 +1,5 @@
-"""Headless notebook (nbclient): the graph arrives as inline SVG inside the report's
-text/html, unscaled in a scroll box, with the graph data in the report's JSON."""
+"""Headless notebook (nbclient): the graph arrives inside the report's text/html as an
+``<img>`` with a data: URI, with the graph data in the report's JSON."""
 from __future__ import annotations
 
 import nbformat
@@ -18,7 +18,7 @@ CELLS = [
 ]
 
 
-def test_notebook_shows_the_graph_as_inline_svg():
+def test_notebook_shows_the_graph_as_an_embedded_picture():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     reports = []
@@ -31,7 +31,7 @@ def test_notebook_shows_the_graph_as_inline_svg():
     before, after = reports
     for bundle in reports:
         html = bundle["text/html"]
-        assert "overflow:auto" in html and "max-width:none" in html
+        assert '<img src="data:image/svg+xml;base64,' in html
         names = {lines[0] for lines in node_texts(parse_svg(html)).values()}
         assert {"x", "y", "ind_a", "ind_b", "z"} <= names
     assert before[JSON_MIME]["graph"]["after_backward"] is False

@@ -203,3 +203,35 @@ def test_a_comment_after_the_options_is_ignored(ip):
     assert str(ip.user_ns["r"].device) == "cpu"
     result = run(ip, "%%autograd --out r2 --graph 'a#b'\nq = 1")
     assert ip.user_ns["r2"].cell  # a quoted '#' is an option value, not a comment
+
+
+@pytest.mark.parametrize("name", ["__builtins__", "In", "Out", "_", "__", "___", "_i3", "_5",
+                                  "get_ipython", "exit", "quit", "__name__", "_oh"])
+def test_out_refuses_names_the_shell_needs(ip, name):
+    result = run(ip, f"%%autograd --out {name}\nx = 1")
+    assert type(result.error_in_exec) is UsageError and "x" not in ip.user_ns
+    assert run(ip, "1 + 1").result == 2  # the shell still works
+
+
+@pytest.mark.parametrize("line", ["--device 'cpu'", '--device "cpu"', "--device 'cpu' # note",
+                                  "--device cpu"])
+def test_quoting_is_the_same_on_every_path(ip, line):
+    run(ip, f"%%autograd --out r {line}\nx = 1")
+    assert str(ip.user_ns["r"].device) == "cpu"
+    ip.run_cell_magic("autograd", f"--out r2 {line}", "x = 2")
+    assert str(ip.user_ns["r2"].device) == "cpu"
+
+
+def test_quoted_graph_names(ip):
+    run(ip, "%%autograd --out r --graph 'y,,z'\n"
+            "x = torch.ones(2, requires_grad=True)\ny = x * 2\nz = x * 3")
+    assert set(ip.user_ns["r"].graph.to_json()["roots"]) == {"y", "z"}
+
+
+def test_option_lines_are_not_variable_expanded(ip):
+    ip.user_ns["dev"] = "meta"
+    result = run(ip, "%%autograd --device $dev\nx = 1")
+    assert type(result.error_in_exec) is UsageError and "$dev" in str(result.error_in_exec)
+    long = "--no-warn " + ",".join(["leaf-inplace"] * 20_000)
+    result = run(ip, f"%%autograd --out r {long}\nx = 1")
+    assert result.error_in_exec is None and ip.user_ns["r"].cell

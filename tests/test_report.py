@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 from conftest import run
 
 from graphmagic import Finding, Report
+from graphmagic.display import CODE_STYLE, html_text
 from graphmagic.report import JSON_MIME, REPORT_VERSION
 
 EVIL = "<script>alert('x')</script>&"
@@ -104,7 +106,7 @@ def test_json_round_trips_and_has_every_field():
         "graph": {"section": "graph", "rows": [1, 2]},
         "gradflow": None,
         "findings": [_finding().to_json()],
-        "exception": "ValueError: boom", "errors": ["TrackingProbe: oops"],
+        "exception": "ValueError: boom", "errors": ["TrackingProbe: oops"], "interrupted": False,
     }
     assert data["findings"][0] == {"kind": "nonleaf-grad", "variable": "y", "line": 3,
                                    "cell": "In[7]", "message": "y.grad is None",
@@ -219,3 +221,60 @@ def test_a_broken_finding_does_not_raise_from_the_bundle(ip, capsys):
     assert "AttributeError" in data["text/plain"]
     assert "AttributeError" in data["text/html"] and "<object" not in data["text/html"]
     assert data[JSON_MIME]["cell"] == "In[7]" and "AttributeError" in data[JSON_MIME]["errors"][0]
+
+
+# ---- HTML that every frontend keeps (JupyterLab's sanitizer, dark themes, narrow pages) ----
+_STYLE = re.compile(r'style="([^"]*)"')
+
+
+def test_findings_are_blocks_with_code_and_no_backticks():
+    report = _report(findings=[_finding(message="wrote `Z[:] = X + Y` in place",
+                                        fix="put it under `with torch.no_grad():`", count=2)],
+                     graph=None, variables=None, memory=None)
+    html = report.to_html()
+    finding = html[html.index('class="graphmagic-finding"'):]
+    assert "`" not in html
+    assert "<code" in finding and ">Z[:] = X + Y</code>" in finding and ">y.grad</code>" in finding
+    assert ">with torch.no_grad():</code>" in finding
+    assert finding.count("<div>") >= 2 and "white-space:pre" not in finding   # lines as blocks
+    text = report.to_text()
+    assert "`Z[:] = X + Y`" in text and "<code" not in text
+
+
+def test_html_text_escapes_before_marking_code():
+    assert html_text("a `<b>` & c") == f'a <code style="{CODE_STYLE}">&lt;b&gt;</code> &amp; c'
+    assert html_text("no code `here") == "no code `here"
+
+
+def test_styles_survive_sanitizers_and_themes(ip):
+    run(ip, "x = torch.ones(2, requires_grad=True)")
+    run(ip, "%%autograd --out r\ny = (x * 2).sum()\ny.backward()\nprint(y.grad)")
+    html = ip.user_ns["r"].to_html()
+    assert "<style" not in html and "<script" not in html and "<svg" not in html
+    for style in _STYLE.findall(html):
+        seen = set()
+        for decl in filter(None, (d.strip() for d in style.split(";"))):
+            prop, _, value = decl.partition(":")
+            if "var(" in value:   # dropped by JupyterLab's sanitizer: a plain value comes first
+                assert any(prop == p or prop.startswith(p + "-") for p in seen), style
+            seen.add(prop)
+    header = html.split("\n")[1]
+    assert "graphmagic" in header and "opacity" in header and "color" not in header
+
+
+def test_table_ids_are_short_with_the_full_id_on_hover(ip):
+    run(ip, "a = torch.ones(2)\nb = torch.ones(2)")
+    run(ip, "%%autograd --out r\na = a + 1\nc = b.exp()")
+    rep = ip.user_ns["r"]
+    html = rep.variables.to_html()
+    rows = {r["name"]: r for r in rep.variables.to_json()["rows"]}
+    before, after = rows["a"]["id"]
+    shown = re.findall(r'<span title="(\d+)" style="white-space:nowrap">…(\d+)</span>', html)
+    assert (str(before), str(before)[-len(shown[0][1]):]) in shown
+    assert all(full.endswith(short) and len(short) >= 4 for full, short in shown)
+    assert len({short for _, short in shown}) == len({full for full, _ in shown})
+    main, folded = html.split("<details", 1)
+    assert ">is_<wbr>leaf</th>" not in main and ">is_<wbr>leaf</th>" in folded
+    assert f">{after}</span>" in folded                 # the full ids, under the table
+    assert main.count('<div style="overflow-x:auto;max-width:100%;">') == 1   # only the table scrolls
+    assert str(after) in rep.variables.to_text()         # the terminal table keeps full ids

@@ -177,6 +177,6 @@ def test_user_custom_exception_handler_still_runs(ip, capsys):
 
 def test_no_warn_all_does_not_touch_user_filters(ip):
     before = [id(f) for f in warnings.filters]
-    run(ip, f"%%autograd --no-warn all\nx = 1")
+    run(ip, "%%autograd --no-warn all\nx = 1")
     assert [id(f) for f in warnings.filters] == before
     assert len(FINDING_KINDS) == 14

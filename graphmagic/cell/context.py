@@ -29,10 +29,12 @@ class CellContext:
     choice: DeviceChoice
     execution_count: int
     code: CodeFacts = field(init=False)
+    problems: list = field(init=False)   # what a part could not do: report.errors at the end
     _other_cells: dict = field(init=False, repr=False)   # filename -> CodeFacts
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", scan(self.source))
+        object.__setattr__(self, "problems", [])
         object.__setattr__(self, "_other_cells", {})
 
     @property

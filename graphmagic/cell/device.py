@@ -17,6 +17,8 @@ import torch
 
 from ..messages import t
 from .options import OptionError
+from ..code.frames import exception_message
+from ..tensors import info as tensorinfo
 from ..tensors.names import named_tensors
 
 FALLBACK_ENV = "GRAPHMAGIC_DEVICE_FALLBACK"
@@ -149,12 +151,18 @@ MIXED_DEVICE_SIGNS = ("Expected all tensors to be on the same device", "found at
 
 
 def mixed_device_hint(exc: BaseException, namespace: dict) -> str | None:
-    """For a 'tensors on different devices' error: which variables live where, and the fix."""
-    if not isinstance(exc, RuntimeError) or not any(s in str(exc) for s in MIXED_DEVICE_SIGNS):
+    """For a 'tensors on different devices' error: which variables live where, and the fix.
+    Reads nothing through the user's code (the exception's ``__str__``, a namespace object's
+    ``__getattr__``, a subclass's ``__torch_function__``)."""
+    if not issubclass(type(exc), RuntimeError):
+        return None
+    message = exception_message(exc)
+    if not any(s in message for s in MIXED_DEVICE_SIGNS):
         return None
     by_device: dict[str, list[str]] = defaultdict(list)
-    for name, tensor in named_tensors(namespace):
-        by_device[str(tensor.device)].append(name)
+    with tensorinfo.reading():
+        for name, tensor in named_tensors(namespace):
+            by_device[tensorinfo.device_str(tensor)].append(name)
     if not by_device:
         return t("device.mixed_fix")
     rows = [f"  {dev}: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..messages import t
+from ..tensors.names import is_user_name
 
 
 class OptionError(ValueError):
@@ -52,7 +53,8 @@ def build(given: dict[str, object], defaults: dict[str, object]) -> CellOptions:
             value = frozenset(defaults.get("no_warn", frozenset())) | value
         merged[key] = value
     out = merged.get("out")
-    if out is not None and (not str(out).isidentifier() or keyword.iskeyword(out)):
+    if out is not None and (not str(out).isidentifier() or keyword.iskeyword(out)
+                            or not is_user_name(out) or out.startswith("__")):
         raise OptionError(t("option.bad_out", value=repr(out)))
     fields = {f.name for f in dataclasses.fields(CellOptions)}
     return CellOptions(**{k: v for k, v in merged.items() if k in fields})

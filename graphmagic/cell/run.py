@@ -6,7 +6,8 @@ before any reporting work, then walks the namespace once (``CellEnd``, held only
 module's frame) and asks each part for its section, passing typed results from one part to
 the next: tracking's ``Tracking`` to graph and memory, ``--trace``'s lines to tracking.
 Every failure of a part becomes one line in ``report.errors`` (``reporting``); the user's
-cell is never broken by it. When ``finish`` returns, the run object holds nothing but the
+cell is never broken by it. A Ctrl-C during our work is never swallowed (``interrupts.py``):
+at the start it ends the cell; at the end it marks the report interrupted (partial). When ``finish`` returns, the run object holds nothing but the
 report, so no tensor outlives the cell through it.
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import messages
+from ..messages import t
 from ..report import Report
 from ..tensors.names import named_tensors
 from .context import CellContext, CellEnd
 from .device import default_device, mixed_device_hint
+from .interrupts import watch_interrupts
 
 
 @contextlib.contextmanager
@@ -80,19 +83,23 @@ def begin(ctx: CellContext) -> CellRun:
     run = CellRun(ctx=ctx, report=report, stack=stack)
     parts = run.parts
     try:
-        # order: tracking snapshots first; memory resets its peaks last, right before the body
-        with reporting(report, "tracking"):
-            parts.tracking = TrackingProbe(ctx)
-        with reporting(report, "pitfalls"):
-            parts.pitfalls = PitfallProbe.start(ctx, stack)
-        before = parts.tracking.before if parts.tracking is not None else None
-        with reporting(report, "gradflow"):  # also enters --anomaly's mode on the stack
-            parts.gradflow = GradFlowProbe(ctx, stack, before)
-        with reporting(report, "memory"):
-            parts.memory = MemoryProbe(ctx, stack, before)
+        with watch_interrupts() as interrupts:  # a Ctrl-C here ends the cell, as on line 1
+            # order: tracking snapshots first; memory resets its peaks last, before the body
+            with reporting(report, "tracking"):
+                parts.tracking = TrackingProbe(ctx)
+            with reporting(report, "pitfalls"):
+                parts.pitfalls = PitfallProbe.start(ctx, stack)
+            before = parts.tracking.before if parts.tracking is not None else None
+            with reporting(report, "gradflow"):  # also enters --anomaly's mode on the stack
+                parts.gradflow = GradFlowProbe(ctx, stack, before)
+            with reporting(report, "memory"):
+                parts.memory = MemoryProbe(ctx, stack, before)
+            interrupts.raise_if_swallowed()
         stack.enter_context(default_device(choice.device))
     except BaseException:
-        stack.close()
+        with watch_interrupts(defer=True):
+            stack.close()
+        run.clear()
         raise
     run.started = time.perf_counter()
     return run
@@ -103,7 +110,7 @@ def note_exception(run: CellRun, exc: BaseException) -> None:
     if run.exception is exc or run.ctx is None:
         return
     run.exception = exc
-    run.report.exception = f"{type(exc).__name__}: {exc}"
+    run.report.exception = exception_text(exc)
     with reporting(run.report, "device"):
         hint = mixed_device_hint(exc, run.ctx.namespace)
         if hint:
@@ -111,6 +118,15 @@ def note_exception(run: CellRun, exc: BaseException) -> None:
     if run.parts.pitfalls is not None:
         with reporting(run.report, "pitfalls"):
             run.parts.pitfalls.on_exception(run.ctx, exc)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"Type: message"``, also for an exception whose ``__str__`` raises."""
+    name = type(exc).__name__
+    try:
+        return f"{name}: {exc}"
+    except Exception:
+        return f"{name}: {t('report.unprintable')}"
 
 
 def add_note(exc: BaseException, note: str) -> None:
@@ -121,16 +137,27 @@ def add_note(exc: BaseException, note: str) -> None:
 def finish(run: CellRun) -> Report:
     """Close every context (restoring global state), then build the report's sections."""
     report = run.report
+    if isinstance(run.exception, KeyboardInterrupt) and run.parts.memory is not None:
+        run.parts.memory.interrupted = True  # --trace: stop at once, no line figures
+    with watch_interrupts(defer=True) as deferred:  # global state comes back whole
+        try:
+            run.stack.close()
+        except Exception as err:
+            report.errors.append(f"cleanup: {err!r}")
+        finally:
+            report.wall_time = time.perf_counter() - run.started
     try:
-        run.stack.close()
-    except Exception as err:
-        report.errors.append(f"cleanup: {err!r}")
-    finally:
-        report.wall_time = time.perf_counter() - run.started
-    try:
-        if run.ctx is not None:
-            with messages.language(report.lang):
-                _collect(run.ctx, run.parts, report, run.result, run.exception)
+        with watch_interrupts() as interrupts:
+            if deferred.seen:
+                raise KeyboardInterrupt
+            if run.ctx is not None:
+                with messages.language(report.lang):
+                    _collect(run.ctx, run.parts, report, run.result, run.exception)
+            interrupts.raise_if_swallowed()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        if report.exception is None:  # the cell ends with it (see ipython/magics.py)
+            report.exception = exception_text(KeyboardInterrupt())
     finally:
         run.clear()
     return report
@@ -140,9 +167,11 @@ def _collect(ctx: CellContext, parts: Parts, report: Report, result, exception) 
     from ..graph.probe import graph_section
     from ..tracking.view import VariablesSection
 
+    report.errors.extend(ctx.problems)  # what the parts could not do while the cell ran
+    end = None
     with reporting(report, "namespace"):
         end = CellEnd(named=list(named_tensors(ctx.namespace)), result=result, exception=exception)
-    if "end" not in locals():
+    if end is None:
         return
     trace = parts.memory.trace_lines() if parts.memory is not None else None
     tracking = None

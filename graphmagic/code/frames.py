@@ -5,7 +5,11 @@ current cell, ``shell.compile._filename_map`` knows earlier ones), with the note
 line numbers. ``expr_at(frame)`` reads the expression the frame is executing from the
 instruction's source position (``co_positions``), so ``print(a.grad, b.grad)`` tells which
 ``.grad`` read is running. ``resolve`` evaluates a pasteable name (``x``, ``m.fc.weight``,
-``xs[0]``) without running arbitrary code.
+``xs[0]``, ``opt.state[m.fc.weight]['exp_avg']``) without running any of the user's code:
+attributes come from instance ``__dict__``s and modules' parameter, buffer and submodule
+stores (never ``__getattr__``, a property or ``__getattribute__``), items from the built-in
+list, tuple and dict methods (never an override; dict keys matched by identity or as plain
+str/int), and a tensor's own attributes are not evaluated.
 """
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ import builtins
 import linecache
 import sys
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MemberDescriptorType, ModuleType
 
-MISSING = object()
+import torch
+
+from ..tensors.info import is_tensor
+from ..tensors.names import MISSING, class_attribute, field, items, module_member
+
+_PLAIN_LOOKUP = (class_attribute(object, "__getattribute__"),
+                 class_attribute(ModuleType, "__getattribute__"))
+_PLAIN_KEYS = (str, int, bool)
 
 
 class Locator:
@@ -127,18 +138,72 @@ def resolve(expr: str | None, *scopes: dict) -> object:
 
 def _value(node: ast.AST, scopes: tuple[dict, ...]) -> object:
     if isinstance(node, ast.Name):
-        for scope in scopes:
-            if node.id in scope:
-                return scope[node.id]
-        return getattr(builtins, node.id)
+        return _name(node.id, scopes)
     if isinstance(node, ast.Attribute) and node.attr != "grad":
-        return getattr(_value(node.value, scopes), node.attr)
+        return _attribute(_value(node.value, scopes), node.attr)
     if isinstance(node, ast.Subscript):
-        return _value(node.value, scopes)[_index(node.slice, scopes)]
+        return _item(_value(node.value, scopes), _index(node.slice, scopes))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
             and len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
-        return getattr(_value(node.args[0], scopes), node.args[1].value)
+        return _attribute(_value(node.args[0], scopes), node.args[1].value)
     raise ValueError(ast.unparse(node))
+
+
+def _name(name: str, scopes: tuple[dict, ...]) -> object:
+    for scope in scopes:
+        if issubclass(type(scope), dict):
+            found = dict.get(scope, name, MISSING)
+        else:  # a frame's locals proxy
+            found = scope[name] if name in scope else MISSING
+        if found is not MISSING:
+            return found
+    found = vars(builtins).get(name, MISSING)
+    if found is MISSING:
+        raise NameError(name)
+    return found
+
+
+def _attribute(obj: object, name: object) -> object:
+    """``obj.name`` where it is stored data (see the module docstring), else an error."""
+    cls = type(obj)
+    if type(name) is not str or is_tensor(obj) \
+            or class_attribute(cls, "__getattribute__") not in _PLAIN_LOOKUP:
+        raise AttributeError(name)
+    if issubclass(cls, torch.nn.Module):
+        found = module_member(obj, name)
+        if found is not MISSING:
+            return found
+    declared = class_attribute(cls, name)
+    if declared is not MISSING and class_attribute(type(declared), "__get__") is not MISSING:
+        if type(declared) is MemberDescriptorType:  # a __slots__ entry: plain data
+            return declared.__get__(obj, cls)
+        raise AttributeError(name)  # a property, method or other code
+    found = field(obj, name)
+    if found is not MISSING:
+        return found
+    if declared is not MISSING:
+        return declared
+    raise AttributeError(name)
+
+
+def _item(obj: object, index: object) -> object:
+    """``obj[index]`` through the built-in containers' own methods, else an error."""
+    cls = type(obj)
+    if issubclass(cls, torch.nn.Module):  # Sequential, ModuleList/Dict, ParameterList/Dict
+        if type(index) is int and index < 0:
+            index += sum(len(items(field(obj, s), None)) for s in ("_modules", "_parameters"))
+        found = module_member(obj, str(index)) if type(index) in (int, str) else MISSING
+        if found is MISSING:
+            raise KeyError(index)
+        return found
+    if issubclass(cls, (list, tuple)) and type(index) is int:
+        return (list.__getitem__ if issubclass(cls, list) else tuple.__getitem__)(obj, index)
+    if issubclass(cls, dict):
+        plain = type(index) in _PLAIN_KEYS
+        for key, value in items(obj, None):
+            if key is index or (plain and type(key) is type(index) and key == index):
+                return value
+    raise KeyError(index)
 
 
 def _index(node: ast.AST, scopes: tuple[dict, ...]) -> object:
@@ -149,9 +214,19 @@ def _index(node: ast.AST, scopes: tuple[dict, ...]) -> object:
         return -node.operand.value
     if isinstance(node, ast.Tuple):
         return tuple(_index(e, scopes) for e in node.elts)
-    if isinstance(node, ast.Name):
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):  # opt.state[m.fc.weight]
         return _value(node, scopes)
     raise ValueError(ast.unparse(node))
+
+
+_ARGS = BaseException.__dict__["args"]
+
+
+def exception_message(exc: BaseException) -> str:
+    """An exception's message as raised (``RuntimeError("...")``: PyTorch's errors), read
+    from its ``args``: ``str(exc)`` may run a ``__str__`` of the user's. '' otherwise."""
+    args = _ARGS.__get__(exc)
+    return args[0] if len(args) == 1 and type(args[0]) is str else ""
 
 
 def frame_scopes(frame: FrameType | None, namespace: dict) -> tuple[dict, ...]:

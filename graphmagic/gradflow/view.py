@@ -12,6 +12,7 @@ import html
 import math
 from dataclasses import dataclass
 
+from ..display import DIM_STYLE, html_text
 from ..messages import t
 from .chart import bar_chart
 
@@ -124,5 +125,5 @@ class GradFlowSection:
         parts = [f'<div style="margin:4px 0 2px 0"><b>{esc(self.title())}</b></div>',
                  f'<img src="data:image/svg+xml;base64,{data}" alt="{esc(alt)}" '
                  f'style="max-width:100%;height:auto">']
-        parts += [f'<div style="font-size:12px">{esc(n)}</div>' for n in self.notes()]
+        parts += [f'<div style="{DIM_STYLE}">{html_text(n)}</div>' for n in self.notes()]
         return "\n".join(parts)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import torch
 
-from ..tensors.info import SAFE_WALK_LIMIT, storage_key
+from ..tensors.info import SAFE_WALK_LIMIT, data_ptr, storage_key
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BACKWARD = re.compile(r"Backward\d*$")
@@ -205,7 +205,7 @@ class Capture:
                        if s is not t and getattr(s, "_base", None) is not t] if k is not None else []
             if not sources:
                 continue
-            src = min(sources, key=lambda s: (s.data_ptr() != t.data_ptr(), s.shape != t.shape,
+            src = min(sources, key=lambda s: (data_ptr(s) != data_ptr(t), s.shape != t.shape,
                                               s.is_leaf))
             node = self.tensor(t)
             if node not in self.detached_from:

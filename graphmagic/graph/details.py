@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..messages import t
-from ..tensors.info import dtype_str
+from ..tensors.info import data_ptr, dtype_str
 from .model import OpNode, Saved
 
 PREFIX = "_saved_"
@@ -49,7 +49,10 @@ class Namer:
 
     @staticmethod
     def _key(t: torch.Tensor) -> tuple:
-        return (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
+        pointer = data_ptr(t)
+        if pointer is None:
+            raise ValueError("no data pointer")
+        return (pointer, tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
 
     def describe(self, t: torch.Tensor) -> str:
         text = "(" + ", ".join(str(d) for d in t.shape) + ") " + dtype_str(t)

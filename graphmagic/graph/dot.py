@@ -5,14 +5,23 @@ piece of text from the user's program is written character by character as entit
 (``& < > " ' [ ] { }``) with each backslash doubled, because Graphviz 2.43 still expands
 ``\\N``, ``\\G``, ``\\E``... inside HTML-like labels after decoding entities, and a bare
 ``]`` breaks its parser. Markup in a label is only ever the constant tags written here.
-Node ids are generated (``t3``, ``o12``, ``g0``), never user text.
+Node ids are generated (``t3``, ``o12``, ``g0``, ``f0``), never user text.
+
+The picture carries no legend or notes: the report shows them as HTML text beside it
+(``legend_items``, ``notes``), readable at any zoom and where images are stripped. Many
+identical input branches of one node (30 parallel ``sin(x * i)``...) are drawn twice and
+folded into one box "N more branches like these" (``fold_branches``); the report's data
+keeps every node.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..messages import t
 from .model import Graph, GroupNode, OpNode, TensorNode
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 FONT = "Helvetica,Arial,sans-serif"
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'[]{}"}
@@ -28,6 +37,9 @@ COLORS = {
 SMALL = 9
 NAMES_SHOWN = 3
 OPS_SHOWN = 4
+FOLD_MIN = 5          # identical input branches of one node from which the rest fold
+FOLD_KEEP = 2         # branches still drawn in full
+SPINE_WEIGHT = 4      # dot's edge weight between ops (and non-leaf tensors); leaves: 1
 
 
 def escape(text: str) -> str:
@@ -49,22 +61,10 @@ def _line(text: str, size: int | None = SMALL, color: str | None = None, bold=Fa
     if bold:
         body = f"<B>{body}</B>"
     attrs = (f' POINT-SIZE="{size}"' if size else "") + (f' COLOR="{color}"' if color else "")
-    return f"<FONT{attrs}>{body}</FONT>" if attrs else body
-
-
-def _wrapped(text: str, width: int = 72, **style) -> str:
-    """``text`` as left-aligned lines of about ``width`` columns (CJK characters count 2)."""
-    lines, current, used = [], [], 0
-    for word in re.findall(r"[\u2e80-\u9fff\uff00-\uffef]\s*|[^\s\u2e80-\u9fff\uff00-\uffef]+\s*", text):
-        cost = len(word) * (2 if "\u2e80" <= word[0] <= "\uffef" else 1)
-        if current and used + cost > width:
-            lines.append("".join(current).rstrip())
-            current, used = [], 0
-        current.append(word)
-        used += cost
-    if current:
-        lines.append("".join(current).rstrip())
-    return '<BR ALIGN="LEFT"/>'.join(_line(line, **style) for line in lines) + '<BR ALIGN="LEFT"/>'
+    line = f"<FONT{attrs}>{body}</FONT>" if attrs else body
+    if _CJK.search(text):  # CJK glyphs stand taller than dot's Latin line height: more room
+        line += f'<FONT POINT-SIZE="{(size or 11) + 4}"> </FONT>'
+    return line
 
 
 def _label(lines: list[str]) -> str:
@@ -185,30 +185,21 @@ def group_label(node: GroupNode) -> str:
     return _label(lines)
 
 
-def group_style(node: GroupNode) -> dict[str, str]:
+def group_style(node: GroupNode | None) -> dict[str, str]:
     fill, line = COLORS["group"]
     return {"shape": "box", "style": "rounded,filled,bold", "fillcolor": fill, "color": line}
 
 
-def legend(graph: Graph) -> str:
-    cells = []
-    for key, kind, extra in (("graph.legend_leaf", "leaf", ""), ("graph.legend_nonleaf", "nonleaf", ""),
-                             ("graph.legend_root", "nonleaf", ""), ("graph.legend_op", "op", ""),
-                             ("graph.legend_detached", "plain", ' STYLE="dashed"')):
-        fill, line = COLORS[kind]
-        border = "3" if key == "graph.legend_root" else "1"
-        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{line}" BORDER="{border}"{extra}>'
-                     f'{_line(t(key))}</TD>')
-    if graph.collapsed:
-        fill, line = COLORS["group"]
-        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{line}" BORDER="1">{_line(t("graph.legend_group"))}</TD>')
-    rows = []
-    width = len(cells)
-    for text, color in notes(graph):
-        rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_wrapped(text, size=10, color=color)}</TD></TR>')
-    rows.append("<TR>" + "".join(cells) + "</TR>")
-    rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT">{_wrapped(t("graph.legend_arrows"))}</TD></TR>')
-    return '<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
+def legend_items(graph: Graph) -> list[tuple[str, str, str, str]]:
+    """``(text, fill, border colour, border style)`` of each kind of box in the picture."""
+    items = [(t("graph.legend_leaf"), *COLORS["leaf"], "1px solid"),
+             (t("graph.legend_nonleaf"), *COLORS["nonleaf"], "1px solid"),
+             (t("graph.legend_root"), *COLORS["nonleaf"], "3px solid"),
+             (t("graph.legend_op"), *COLORS["op"], "1px solid"),
+             (t("graph.legend_detached"), *COLORS["plain"], "1px dashed")]
+    if graph.collapsed or any(isinstance(n, GroupNode) for n in graph.nodes.values()):
+        items.append((t("graph.legend_group"), *COLORS["group"], "1px solid"))
+    return items
 
 
 def notes(graph: Graph) -> list[tuple[str, str]]:
@@ -231,22 +222,35 @@ def _attrs(attrs: dict[str, str]) -> str:
 
 def to_dot(graph: Graph) -> str:
     out = ["digraph autograd {",
-           f'  graph [rankdir=TB nodesep=0.25 ranksep=0.3 fontname="{FONT}" labelloc=t labeljust=l '
-           f'label={legend(graph)}]',
+           f'  graph [rankdir=TB nodesep=0.25 ranksep=0.3 fontname="{FONT}" bgcolor="white"]',
            f'  node [fontname="{FONT}" fontsize=11 margin="0.08,0.03" height=0.3]',
            '  edge [arrowsize=0.6 color="#555555"]']
+    folds, hidden = fold_branches(graph)
     for node in graph.nodes.values():
+        if node.id in hidden:
+            continue
         if isinstance(node, TensorNode):
             label, style = tensor_label(node, graph), tensor_style(node)
+            if node.root:
+                style["class"] = "root"
         elif isinstance(node, OpNode):
             label, style = op_label(node), op_style(node)
         else:
             label, style = group_label(node), group_style(node)
         out.append(f'  "{node.id}" [{_attrs(style)} label={label}]')
+    for fold in folds:
+        style = {**group_style(None), "style": "rounded,filled,dashed"}
+        out.append(f'  "{fold.id}" [{_attrs(style)} label={fold_label(fold)}]')
+        out.append(f'  "{fold.id}" -> "{fold.consumer}"')
+        out += [f'  "{src}" -> "{fold.id}"' for src in fold.inputs]
     for e in graph.edges:
+        if e.src in hidden or e.dst in hidden:
+            continue
         attrs = {}
         if e.kind == "detach":
             attrs = {"style": "dashed", "color": "#888888", "arrowhead": "onormal"}
+        elif not getattr(graph.nodes.get(e.src), "leaf", False):
+            attrs = {"weight": str(SPINE_WEIGHT)}  # keeps long chains straight beside their leaves
         parts = [_attrs(attrs)] if attrs else []
         if e.count > 1:
             parts.append(f"fontsize=9 label={_label([escape(f'×{e.count:,}')])}")
@@ -254,3 +258,106 @@ def to_dot(graph: Graph) -> str:
         out.append(f'  "{e.src}" -> "{e.dst}"{extra}')
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+@dataclass
+class Fold:
+    """Identical input branches of ``consumer`` drawn as one box."""
+    id: str
+    consumer: str
+    count: int                    # branches folded
+    ops: int                      # ops in one branch
+    named: list[str]              # names of the tensors inside
+    inputs: list[str]             # drawn nodes the folded branches read (a shared leaf...)
+
+
+def fold_branches(graph: Graph) -> tuple[list[Fold], set[str]]:
+    """Folds for nodes with ``FOLD_MIN`` or more identical input branches, and the ids of
+    the nodes they hide. A branch is an input and what is upstream of it through nodes
+    that feed nothing else; nodes used more widely (a shared leaf) stay drawn and feed
+    the fold. Identical: the same ops, shapes, dtypes and flags, whatever the names."""
+    inputs: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    uses: dict[str, int] = {n: 0 for n in graph.nodes}
+    odd: set[str] = set()          # ends of detach edges: never folded
+    for e in graph.edges:
+        if e.kind != "data":
+            odd.update((e.src, e.dst))
+            continue
+        inputs[e.dst].append(e.src)
+        uses[e.src] += e.count
+    private = {n: uses[n] == 1 and n not in odd and not getattr(node, "root", False)
+               for n, node in graph.nodes.items()}
+    order = _upstream_first(graph, inputs)
+    sig: dict[str, int] = {}
+    for n in order:
+        if private[n]:
+            sig[n] = hash((_node_key(graph.nodes[n]), tuple(sorted(sig[i] for i in inputs[n]))))
+        else:
+            sig[n] = hash(("drawn", n))
+    folds, hidden = [], set()
+    for consumer in order:
+        same: dict[int, list[str]] = {}
+        for i in dict.fromkeys(inputs[consumer]):
+            if private[i]:
+                same.setdefault(sig[i], []).append(i)
+        for branches in same.values():
+            if len(branches) < FOLD_MIN:
+                continue
+            members = [m for b in branches[FOLD_KEEP:] for m in _branch(b, inputs, private)]
+            hidden.update(members)
+            named = [graph.nodes[m].names[0] for m in members
+                     if isinstance(graph.nodes[m], TensorNode) and graph.nodes[m].names]
+            shared = [i for m in members for i in inputs[m] if not private[i]]
+            ops = sum(1 for m in _branch(branches[0], inputs, private)
+                      if isinstance(graph.nodes[m], OpNode))
+            folds.append(Fold(f"f{len(folds)}", consumer, len(branches) - FOLD_KEEP, ops,
+                              list(dict.fromkeys(named)), list(dict.fromkeys(shared))))
+    return folds, hidden
+
+
+def _node_key(node) -> tuple:
+    if isinstance(node, TensorNode):
+        return ("t", tuple(node.shape or ()), node.dtype, node.leaf, node.requires_grad,
+                node.retains_grad, node.grad is not None, bool(node.detached_from))
+    if isinstance(node, OpNode):
+        return ("o", node.name, tuple(map(tuple, node.outputs)), bool(node.freed))
+    return ("g", node.id)
+
+
+def _upstream_first(graph: Graph, inputs: dict[str, list[str]]) -> list[str]:
+    """Node ids with every node after its inputs (iterative; the model is acyclic)."""
+    waiting = {n: len(set(ins)) for n, ins in inputs.items()}
+    consumers: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for n, ins in inputs.items():
+        for i in set(ins):
+            consumers[i].append(n)
+    ready = [n for n, k in waiting.items() if k == 0]
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for c in consumers[n]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    return order
+
+
+def _branch(top: str, inputs: dict[str, list[str]], private: dict[str, bool]) -> list[str]:
+    """``top`` and what is upstream of it through private nodes."""
+    out, stack = [], [top]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(i for i in inputs[n] if private[i])
+    return out
+
+
+def fold_label(fold: Fold) -> str:
+    lines = [_line(t("graph.fold_title", count=f"{fold.count:,}"), size=None, bold=True),
+             _line(t("graph.fold_ops", ops=fold.ops))]
+    if fold.named:
+        more = len(fold.named) - NAMES_SHOWN
+        lines.append(_line(t("graph.group_named", names=", ".join(fold.named[:NAMES_SHOWN]))
+                           + (f" +{more:,}" if more > 0 else ""), color="#555555"))
+    return _label(lines)

@@ -1,13 +1,20 @@
 """The graph part of a cell: at its end, capture the graph as plain data."""
 from __future__ import annotations
 
+from ..tensors.info import reading
 from .build import build_graph, final_roots
 from .roots import select
 from .section import GraphView
 
 
 def graph_section(ctx, end, tracking) -> GraphView | None:
-    """The cell's graph (None when it has no autograd tensors to draw)."""
+    """The cell's graph (None when it has no autograd tensors to draw). Tensor facts are
+    read with subclass ``__torch_function__`` and torch function modes off."""
+    with reading():
+        return _section(ctx, end, tracking)
+
+
+def _section(ctx, end, tracking) -> GraphView | None:
     opts = ctx.options
     changed = tracking.changed if tracking is not None else None
     backward_exprs = [site.expr for site in ctx.code.backward_calls]

@@ -1,4 +1,5 @@
-"""DOT text -> SVG, PNG or PDF with Graphviz's ``dot`` program.
+"""DOT text -> SVG, PNG, PDF (any Graphviz output format) with Graphviz's ``dot`` program,
+and the picture as a ``data:`` URI for HTML.
 
 Without ``dot`` on PATH, ``GraphvizMissing`` carries a message that says how to install
 it; a failing or hanging ``dot`` gives ``RenderError``. Callers that display turn both
@@ -6,14 +7,19 @@ into a message and show the DOT source instead of a picture.
 """
 from __future__ import annotations
 
+import base64
 import re
 import shutil
+import struct
 import subprocess
+
+import graphviz
 
 from ..messages import t
 
-FORMATS = ("svg", "png", "pdf")
+FORMATS = tuple(sorted(graphviz.FORMATS))
 TIMEOUT = 120.0
+MIME = {"svg": "image/svg+xml", "png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
 
 
 class GraphvizMissing(RuntimeError):
@@ -25,7 +31,8 @@ class RenderError(RuntimeError):
 
 
 def render(source: str, fmt: str = "svg", timeout: float = TIMEOUT) -> bytes:
-    if fmt not in FORMATS:
+    fmt = fmt.lower()
+    if fmt not in graphviz.FORMATS:
         raise ValueError(f"format {fmt!r}: choose from {', '.join(FORMATS)}")
     exe = shutil.which("dot")
     if exe is None:
@@ -43,12 +50,46 @@ def render(source: str, fmt: str = "svg", timeout: float = TIMEOUT) -> bytes:
     return proc.stdout
 
 
+def jupyter_format() -> str:
+    """The picture format ``graphviz.set_jupyter_format`` chose (``svg`` unless changed)."""
+    try:
+        from graphviz import jupyter_integration as ji
+
+        return ji.get_jupyter_mimetype_format(ji.JupyterIntegration._jupyter_mimetype)
+    except (ImportError, AttributeError, ValueError):
+        return "svg"
+
+
 _PROLOG = re.compile(r"^.*?(?=<svg[\s>])", re.S)
-_SVG_TAG = re.compile(r"<svg\b")
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_BETWEEN_TAGS = re.compile(r">\s+<")
+_SVG_SIZE = re.compile(r'<svg[^>]*?\swidth="([\d.]+)pt"[^>]*?\sheight="([\d.]+)pt"', re.S)
 
 
-def inline_svg(svg: str) -> str:
-    """SVG text for embedding in HTML: no XML prolog, never scaled down by notebook CSS
-    (JupyterLab and VS Code give ``svg`` a ``max-width: 100%``)."""
-    svg = _PROLOG.sub("", svg, count=1)
-    return _SVG_TAG.sub('<svg style="max-width:none;display:block"', svg, count=1)
+def compact_svg(svg: str) -> str:
+    """dot's SVG without the XML prolog, comments and indentation (same picture, smaller)."""
+    svg = _COMMENT.sub("", _PROLOG.sub("", svg, count=1))
+    return _BETWEEN_TAGS.sub("><", svg).strip()
+
+
+def size(data: bytes, fmt: str) -> tuple[float, float] | None:
+    """The picture's natural size in CSS pixels (dot draws at 96 dpi), or None."""
+    if fmt == "svg":
+        m = _SVG_SIZE.search(data[:2000].decode("utf-8", "replace"))
+        return (float(m.group(1)) * 4 / 3, float(m.group(2)) * 4 / 3) if m else None
+    if fmt == "png" and data[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", data[16:24])
+        return float(w), float(h)
+    if fmt in ("jpeg", "jpg"):
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                return float(w), float(h)
+            i += 2 + length
+    return None
+
+
+def data_uri(data: bytes, fmt: str) -> str:
+    return f"data:{MIME[fmt]};base64,{base64.b64encode(data).decode('ascii')}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..tensors.info import dtype_str
+from ..tensors.info import computing, device_str, dtype_str, refusing
 from .model import Grad, TensorNode
 
 SMALL_GRAD = 6              # up to this many elements the values are shown
@@ -12,7 +12,8 @@ STATS_LIMIT = 50_000_000    # no mean/min/max beyond this many elements (too slo
 
 def shape_of(t: torch.Tensor) -> list[int] | None:
     try:
-        return [int(d) for d in t.shape]
+        with refusing(t):  # a subclass may answer its shape in __torch_dispatch__
+            return [int(d) for d in t.shape]
     except Exception:  # nested tensors and some subclasses have no fixed shape
         return None
 
@@ -22,19 +23,24 @@ def summarize_grad(g: torch.Tensor | None) -> Grad | None:
         return None
     grad = Grad(shape=shape_of(g) or [], dtype=dtype_str(g))
     try:
-        if g.layout != torch.strided or g.device.type == "meta":
-            return grad
-        d = g.detach()
-        n = d.numel()
-        if n <= SMALL_GRAD:
-            grad.values = d.cpu().tolist()
-        elif n <= STATS_LIMIT and not d.is_complex():
-            f = d.float()
-            grad.mean, grad.min, grad.max = (float(v) for v in
-                                             torch.stack([f.mean(), f.min(), f.max()]).tolist())
+        with computing():  # the user's modes do not see these operations
+            _statistics(g, grad)
     except Exception:
         pass
     return grad
+
+
+def _statistics(g: torch.Tensor, grad: Grad) -> None:
+    if g._python_dispatch or g.layout != torch.strided or g.device.type == "meta":
+        return
+    d = g.detach()
+    n = d.numel()
+    if n <= SMALL_GRAD:
+        grad.values = d.cpu().tolist()
+    elif n <= STATS_LIMIT and not d.is_complex():
+        f = d.float()
+        grad.mean, grad.min, grad.max = (float(v) for v in
+                                         torch.stack([f.mean(), f.min(), f.max()]).tolist())
 
 
 def tensor_node(node_id: str, names: list[str], t: torch.Tensor) -> TensorNode:
@@ -42,7 +48,7 @@ def tensor_node(node_id: str, names: list[str], t: torch.Tensor) -> TensorNode:
     retains = bool(getattr(t, "retains_grad", False))
     return TensorNode(
         id=node_id, names=list(names), shape=shape_of(t), dtype=dtype_str(t),
-        device=str(t.device), leaf=leaf, requires_grad=bool(t.requires_grad),
+        device=device_str(t), leaf=leaf, requires_grad=bool(t.requires_grad),
         retains_grad=retains,
         # a non-leaf's .grad is read only when retained: reading it otherwise warns
         grad=summarize_grad(t.grad) if (leaf or retains) else None,

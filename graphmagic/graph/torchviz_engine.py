@@ -7,6 +7,7 @@ graphs; both become notes (and a plainer picture where one is possible).
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import warnings
@@ -33,9 +34,15 @@ def load_make_dot():
 
 
 def _make_dot(make_dot, var, params, **kw) -> str:
-    with warnings.catch_warnings():  # torchviz's own LooseVersion deprecation warning
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return make_dot(var, params=params, **kw).source
+    try:
+        with warnings.catch_warnings():  # torchviz's own LooseVersion deprecation warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return make_dot(var, params=params, **kw).source
+    finally:
+        # make_dot's recursive inner function is a reference cycle holding its ``seen`` set
+        # of tensors and grad_fns: collect it now, or the user's tensors outlive ``del``
+        del var, params
+        gc.collect()
 
 
 def torchviz_view(roots: list[tuple[str, torch.Tensor]], named, *, saved: bool = False,

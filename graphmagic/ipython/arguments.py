@@ -109,17 +109,26 @@ def declare(arguments):
     return decorate
 
 
+def split_options(line: str) -> list[str]:
+    """Split an option line the same way on every path: quotes around a whole value go
+    (``--device 'cpu'`` is ``--device cpu``), quotes inside one stay, as Python needs them
+    (``--graph d["k"]``); an unquoted ``#`` starts a comment."""
+    lex = shlex.shlex(line, posix=False)
+    lex.whitespace_split, lex.commenters = True, "#"
+    return [tok[1:-1] if len(tok) >= 2 and tok[0] == tok[-1] and tok[0] in "'\"" else tok
+            for tok in lex]
+
+
 def parse_line(func, line: str) -> dict[str, object]:
     """Parse a magic's argument line; what was not given is left out.
 
     An unquoted ``#`` starts a comment, as on any Python line: ``%%autograd -d cpu  # note``.
     """
     try:
-        if "#" in line:
-            line = shlex.join(shlex.split(line, comments=True))
-        args = ma.parse_argstring(func, line)
-    except ValueError as err:  # shlex: unbalanced quotes
+        argv = split_options(line)
+    except ValueError as err:  # unbalanced quotes
         raise UsageError(t("option.unreadable", line=repr(line), error=err)) from None
+    args = func.parser.parse_args(argv)  # a MagicArgumentParser: bad options are UsageError
     return {k: v for k, v in vars(args).items() if v is not None}
 
 

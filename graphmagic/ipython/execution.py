@@ -5,13 +5,12 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
-import sys
-from pathlib import Path
 
 from IPython.core.error import UsageError
 
 from ..cell.run import CellRun, note_exception
 from ..messages import t
+
 
 def cell_number(shell) -> int:
     """The ``In[n]`` number of the running cell (IPython 8 and 9 count at different times)."""
@@ -20,13 +19,15 @@ def cell_number(shell) -> int:
     return number if number is not None else shell.execution_count
 
 
-def install_exception_hook(run: CellRun) -> None:
-    """Let probes add notes to the cell's exception before IPython shows its traceback."""
+def install_exception_hook(run: CellRun, is_own) -> None:
+    """Let the parts add notes to the cell's exception before IPython shows its traceback.
+    ``is_own()`` tells the cell's own exception from one of a ``run_cell`` nested in it."""
     shell = run.ctx.shell
     saved = (shell.custom_exceptions, shell.CustomTB)
 
     def handler(shell, etype, value, tb, tb_offset=None):
-        note_exception(run, value)
+        if is_own():
+            note_exception(run, value)
         previous_types, previous_handler = saved
         if previous_types and isinstance(value, previous_types):
             return previous_handler(etype, value, tb, tb_offset=tb_offset)
@@ -41,6 +42,21 @@ def install_exception_hook(run: CellRun) -> None:
             shell.custom_exceptions, shell.CustomTB = saved
 
     run.stack.callback(restore)
+
+
+def fail_interrupted(shell, execution_count: int | None) -> None:
+    """A Ctrl-C cut graphmagic's work after the cell's code ran (in ``post_execute``, where
+    raising is only printed): mark the cell failed with ``KeyboardInterrupt`` and show it,
+    as IPython shows an interrupted cell. A cell that failed already keeps its own error."""
+    result = getattr(shell, "last_execution_result", None)
+    if result is None or result.error_in_exec is not None or result.error_before_exec is not None:
+        return
+    if execution_count is not None and result.execution_count != execution_count:
+        return
+    exc = KeyboardInterrupt()
+    result.error_in_exec = exc
+    shell.last_execution_succeeded = False
+    shell.showtraceback((KeyboardInterrupt, exc, None))
 
 
 def compile_body(shell, body: str, execution_count: int):

@@ -10,11 +10,13 @@ import linecache
 import sys
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (Magics, line_cell_magic, line_magic, magics_class,
+                                no_var_expand)
 
 from .. import messages
 from ..cell import run as lifecycle
 from ..cell.context import CellContext
+from ..cell.interrupts import watch_interrupts
 from ..cell.device import resolve
 from ..cell.options import OptionError, build, describe
 from ..cell.source import CellSource
@@ -50,6 +52,7 @@ class AutogradMagics(Magics):
 
     # ---- %%autograd -------------------------------------------------------------
     @line_cell_magic
+    @no_var_expand  # option lines are taken as written ($x, {x} stay text; long lines fast)
     @arguments.declare(arguments.SHARED + arguments.CELL_ONLY)
     def autograd(self, line: str, cell: str | None = None):
         """Run a cell and show what autograd did: the graph, the tensors, the pitfalls.
@@ -83,7 +86,10 @@ class AutogradMagics(Magics):
             else:
                 prepared = self._direct_context(opts, line, cell)
         if cell is None:
-            self.active = self._open(ctx)
+            try:
+                self.active = self._open(ctx)
+            except KeyboardInterrupt:  # Ctrl-C while graphmagic starts the cell (line 1):
+                raise KeyboardInterrupt from None  # the cell ends on that line
             return None
         return self._run_direct(*prepared)
 
@@ -97,12 +103,12 @@ class AutogradMagics(Magics):
         if ctx.choice.note:
             print(f"graphmagic: {ctx.choice.note}", file=sys.stderr)
         run = lifecycle.begin(ctx)
+        run.depth = self._depth
         try:
-            execution.install_exception_hook(run)
+            execution.install_exception_hook(run, lambda: self._depth == run.depth)
         except BaseException:
             run.stack.close()
             raise
-        run.depth = self._depth
         return run
 
     def _begin_context(self, opts) -> CellContext:
@@ -133,33 +139,45 @@ class AutogradMagics(Magics):
         try:
             run.result = execution.run_body(self.shell, code, last)
             return run.result
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt too: the report says so
             lifecycle.note_exception(run, exc)
             raise
         finally:
             self.active = None
-            self._report(run)
+            if self._report(run) and sys.exc_info()[0] is None:
+                raise KeyboardInterrupt  # Ctrl-C during our report: the cell was interrupted
 
-    def _report(self, run: lifecycle.CellRun) -> None:
+    def _report(self, run: lifecycle.CellRun) -> bool:
+        """Finish the cell and show its report; True when a Ctrl-C cut our work short."""
         out = run.ctx.options.out if run.ctx is not None else None
+        report = None
         try:
             report = lifecycle.finish(run)
             self.last_report = report
             if out:
                 self.shell.user_ns[out] = report
             if not (report.quiet and report.is_empty()):
-                formatter = self.shell.display_formatter
-                # a terminal shows text only: do not render the picture it would drop
-                include = None if "text/html" in formatter.active_types else {"text/plain", JSON_MIME}
-                data, metadata = formatter.format(report, include=include)
-                self.shell.display_pub.publish(data=data, metadata=metadata)
+                with watch_interrupts() as interrupts:
+                    formatter = self.shell.display_formatter
+                    # a terminal shows text only: do not render the picture it would drop
+                    include = None if "text/html" in formatter.active_types \
+                        else {"text/plain", JSON_MIME}
+                    data, metadata = formatter.format(report, include=include)
+                    self.shell.display_pub.publish(data=data, metadata=metadata)
+                    interrupts.raise_if_swallowed()
+        except KeyboardInterrupt:
+            if report is not None:
+                report.interrupted = True
+            return True
         except Exception as err:  # never a traceback from graphmagic after the user's cell
             print(t("report.not_shown", error=repr(err)), file=sys.stderr)
         finally:
             run.clear()
+        return report is not None and report.interrupted
 
     # ---- %autograd_config -------------------------------------------------------
     @line_magic
+    @no_var_expand
     @arguments.declare(arguments.SHARED + arguments.CONFIG_ONLY)
     def autograd_config(self, line: str):
         """Set defaults for later %%autograd cells; with no options, show them.
@@ -191,19 +209,25 @@ class AutogradMagics(Magics):
         self._raw_cell = getattr(info, "raw_cell", None)
 
     def post_execute(self) -> None:
-        run = self.active
-        if run is not None and run.depth == self._depth:
-            self.active = None
-            last = getattr(self.shell, "last_execution_result", None)
-            run.result = getattr(last, "result", None)
-            error = getattr(last, "error_in_exec", None)
-            if error is not None:  # KeyboardInterrupt and the like skip the exception hook
-                lifecycle.note_exception(run, error)
-            del last, error
-            self._report(run)
-        self._depth = max(0, self._depth - 1)
-        if self._depth == 0:
-            self._raw_cell = None
+        try:
+            run = self.active
+            if run is not None and run.depth == self._depth:
+                self.active = None
+                last = getattr(self.shell, "last_execution_result", None)
+                run.result = getattr(last, "result", None)
+                error = getattr(last, "error_in_exec", None)
+                if error is not None:  # KeyboardInterrupt and the like skip the exception hook
+                    lifecycle.note_exception(run, error)
+                count = run.ctx.execution_count if run.ctx is not None else None
+                del last, error
+                if self._report(run):
+                    execution.fail_interrupted(self.shell, count)
+        except KeyboardInterrupt:  # a second Ctrl-C: IPython would only print it and go on
+            execution.fail_interrupted(self.shell, None)
+        finally:
+            self._depth = max(0, self._depth - 1)
+            if self._depth == 0:
+                self._raw_cell = None
 
     EVENTS = ("pre_execute", "pre_run_cell", "post_execute")
 

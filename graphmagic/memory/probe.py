@@ -30,7 +30,7 @@ from ..tracking.probe import Trace
 from ..code.frames import caller_cell_frame
 
 
-def cuda_start() -> dict[int, int]:
+def cuda_start(problems: list[str]) -> dict[int, int]:
     """Reset each initialised CUDA device's peak counter; return bytes allocated now."""
     start: dict[int, int] = {}
     try:
@@ -38,12 +38,12 @@ def cuda_start() -> dict[int, int]:
             for i in range(torch.cuda.device_count()):
                 torch.cuda.reset_peak_memory_stats(i)
                 start[i] = torch.cuda.memory_allocated(i)
-    except Exception:
-        pass
+    except Exception as err:
+        problems.append(f"memory: CUDA peak not reset: {err!r}")
     return start
 
 
-def cuda_end(start: dict[int, int]) -> list[dict]:
+def cuda_end(start: dict[int, int], problems: list[str]) -> list[dict]:
     out = []
     try:
         if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
@@ -54,8 +54,8 @@ def cuda_end(start: dict[int, int]) -> list[dict]:
             if i in start or peak:
                 out.append({"device": f"cuda:{i}", "start": base, "peak": peak - base,
                             "end": now - base, "reset": i in start})
-    except Exception:
-        pass
+    except Exception as err:
+        problems.append(f"memory: CUDA peak not read: {err!r}")
     return out
 
 
@@ -96,7 +96,9 @@ class MemoryProbe:
             code = CellCode(facts, ctx.source.tree, ctx.cell)
             self.trace = LineTrace(ctx.shell, ctx.source, ctx.cell, before,
                                    [*facts.assigned, *facts.inplace], code.names_used)
-        self.cuda = cuda_start()
+        self.problems = ctx.problems
+        self.interrupted = False  # set when the cell ended with KeyboardInterrupt
+        self.cuda = cuda_start(self.problems)
         self.cpu_reason = procmem.reset_peak()
         self.rss_start = procmem.rss()
         if self.trace is not None:
@@ -106,7 +108,10 @@ class MemoryProbe:
     def _end(self) -> None:
         """First thing after the body: read the peaks, then stop tracing."""
         self.hwm, self.rss_end = procmem.high_water(), procmem.rss()
-        self.cuda_result = cuda_end(self.cuda)
+        self.cuda_result = cuda_end(self.cuda, self.problems)
+        if self.trace is not None and self.interrupted:  # Ctrl-C: no figures worth a wait
+            self.trace.abandon()
+            self.trace = None
         if self.trace is not None:
             result = self.trace_result = self.trace.stop()
             self.trace = None

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import html
 
+from ..messages import t
+from ..display import DIM_STYLE, html_text
+from ..tensors.info import human_bytes
 from ..trace.lines import TraceResult
 from .held import HeldMemory
-from ..messages import t
-from ..tensors.info import human_bytes
 
 MAX_LINE_ROWS = 12
 MAX_GRAPH_ROWS = 5
 NOISE = 1 << 20  # a CPU peak below this is not worth a section of its own
-CELL_STYLE = "padding: 1px 6px; border-bottom: 1px solid #e3e5e8; text-align: left; white-space: nowrap;"
+ROW_STYLE = "border-bottom:1px solid rgba(128,128,128,.3);"
+CELL_STYLE = "padding:1px 5px;text-align:left;vertical-align:top;"
+HEAD_STYLE = "padding:1px 5px;text-align:left;vertical-align:bottom;"
+CODE_CELL = "font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;white-space:pre-wrap;"
 
 
 def _per_device(by_device: dict[str, int]) -> str:
@@ -199,21 +203,22 @@ class MemorySection:
         for line in lines[1:]:
             if line.startswith("  ") and rows:
                 continue  # the per-line rows get a table below
-            parts.append(f'<div style="font-size:12px">{esc(line)}</div>')
+            parts.append(f'<div style="font-size:12px">{html_text(line)}</div>')
         if rows:
             heads = [t(f"memory.col.{c}") for c in ("line", "ran", "allocated", "freed", "rise", "inplace", "code")]
-            parts.append('<table style="border-collapse:collapse;font-size:12px;margin:2px 0"><tr>')
-            parts += [f'<th style="{CELL_STYLE}">{esc(h)}</th>' for h in heads]
+            parts.append('<div style="overflow-x:auto;max-width:100%">'
+                         f'<table style="border-collapse:collapse;font-size:12px;margin:2px 0"><tr style="{ROW_STYLE}">')
+            parts += [f'<th style="{HEAD_STYLE}">{esc(h)}</th>' for h in heads]
             parts.append("</tr>")
             for r in rows[:MAX_LINE_ROWS]:
                 where = str(r["line"]) if r["cell"] == self.cell else f"{r['cell']}:{r['line']}"
                 cells = [where, str(r["count"]), human_bytes(r["allocated"]), human_bytes(r["freed"]),
                          human_bytes(r["max_rise"]), ", ".join(r["inplace"]), r["code"]]
-                parts.append("<tr>" + "".join(
-                    f'<td style="{CELL_STYLE}{"font-family:ui-monospace,monospace;" if i == 6 else ""}">'
+                parts.append(f'<tr style="{ROW_STYLE}">' + "".join(
+                    f'<td style="{CELL_STYLE}{CODE_CELL if i == 6 else ""}">'
                     f'{esc(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
-            parts.append("</table>")
+            parts.append("</table></div>")
             if len(rows) > MAX_LINE_ROWS:
                 more = t("memory.trace.more", n=len(rows) - MAX_LINE_ROWS)
-                parts.append(f'<div style="font-size:11px;color:#666">{esc(more)}</div>')
+                parts.append(f'<div style="{DIM_STYLE}">{esc(more)}</div>')
         return "\n".join(parts)

@@ -23,6 +23,8 @@ EN: dict[str, str] = {
     "magic.outside_cell": "%autograd works inside a running cell; to run code under it from a "
                           "program, use shell.run_cell_magic('autograd', OPTIONS, CODE).",
     "report.not_shown": "graphmagic could not show the report: {error}",
+    "report.unprintable": "<the exception's message cannot be printed>",
+    "report.interrupted": "interrupted (KeyboardInterrupt) while graphmagic was reporting: this report is partial",
     "magic.await_in_loop": "run_cell_magic('autograd', ...) cannot run top-level await while an "
                            "event loop is running (as in a Jupyter kernel); write the cell as "
                            "%%autograd instead.",
@@ -30,7 +32,7 @@ EN: dict[str, str] = {
     "option.no_names": "give at least one variable name, e.g. --graph loss,z",
     "option.not_count": "expected a whole number, got {text}",
     "option.negative": "expected 0 or more, got {value}",
-    "option.bad_out": "--out needs a variable name, got {value}",
+    "option.bad_out": "--out needs a variable name of your own, got {value} (not a Python keyword, nor a name IPython needs: In, Out, _, __, ___, _iN, get_ipython, exit, quit, dunder names)",
     "option.unreadable": "cannot read the options {line}: {error}",
 }
 
@@ -57,12 +59,14 @@ ZH: dict[str, str] = {
     "magic.outside_cell": "%autograd 只能在正在运行的单元中使用；若要在程序里这样运行代码，"
                           "请用 shell.run_cell_magic('autograd', OPTIONS, CODE)。",
     "report.not_shown": "graphmagic 无法显示报告：{error}",
+    "report.unprintable": "<该异常的消息无法打印>",
+    "report.interrupted": "graphmagic 生成报告时被中断（KeyboardInterrupt）：此报告不完整",
     "magic.await_in_loop": "事件循环正在运行时（例如在 Jupyter 内核中），run_cell_magic('autograd', ...) "
                            "无法运行顶层 await；请改为把单元写成 %%autograd。",
     "option.unknown_kind": "未知的提示类型 {kinds}；可选：all, {allowed}",
     "option.no_names": "请至少给出一个变量名，例如 --graph loss,z",
     "option.not_count": "需要一个整数，收到的是 {text}",
     "option.negative": "需要 0 或更大的数，收到的是 {value}",
-    "option.bad_out": "--out 需要一个变量名，收到的是 {value}",
+    "option.bad_out": "--out 需要一个你自己的变量名，收到的是 {value}（不能是 Python 关键字，也不能是 IPython 需要的名字：In、Out、_、__、___、_iN、get_ipython、exit、quit 以及双下划线名字）",
     "option.unreadable": "无法读取选项 {line}：{error}",
 }

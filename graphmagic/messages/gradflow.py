@@ -22,10 +22,10 @@ EN: dict[str, str] = {
                                "in the graph backward() ran through — not used in the forward, "
                                "used only under torch.no_grad(), or cut off by .detach(). Its "
                                ".grad stays as it was, and an optimizer step leaves it unchanged.",
-    "gradflow.unused.fix": "use it in the forward (outside torch.no_grad(), without .detach()), "
-                           "or freeze it on purpose with {module}.requires_grad_(False); "
+    "gradflow.unused.fix": "use it in the forward (outside `torch.no_grad()`, without `.detach()`), "
+                           "or freeze it on purpose with `{module}.requires_grad_(False)`; "
                            "DistributedDataParallel stops on such parameters (\"Expected to "
-                           "have finished reduction ...\") unless find_unused_parameters=True",
+                           "have finished reduction ...\") unless `find_unused_parameters=True`",
     # nonfinite-grad
     "gradflow.nonfinite.nan": "NaN",
     "gradflow.nonfinite.inf": "Inf",
@@ -38,17 +38,17 @@ EN: dict[str, str] = {
     "gradflow.nonfinite.inf_passes": "--anomaly stops a backward pass at the first NaN only; an "
                                      "infinite gradient passes it.",
     "gradflow.nonfinite.fix": "find where the forward divides by zero, takes sqrt or log of 0, or "
-                              "overflows (--anomaly names the op and line); add an epsilon "
-                              "(torch.sqrt(x + 1e-12)), clamp (x.clamp_min(1e-12).log()), or "
-                              "make the input of torch.where's unused branch safe too",
+                              "overflows (`--anomaly` names the op and line); add an epsilon "
+                              "(`torch.sqrt(x + 1e-12)`), clamp (`x.clamp_min(1e-12).log()`), or "
+                              "make the input of `torch.where`'s unused branch safe too",
     "gradflow.nonfinite.message_op": "The backward of {op} ({fn}, output {output}), made at "
                                      "{where}: `{code}`, returned NaN — the first non-finite "
                                      "gradient of the pass; anomaly detection stopped backward() "
                                      "there. It flows into {var}.",
     "gradflow.nonfinite.fix_op": "keep the input of {op} away from where its derivative is "
-                                 "infinite: add an epsilon (torch.sqrt(x + 1e-12)), clamp "
-                                 "(x.clamp_min(1e-12)), or, under torch.where, make the input "
-                                 "safe too, not only the output (torch.where(x > 0, x, 1).sqrt())",
+                                 "infinite: add an epsilon (`torch.sqrt(x + 1e-12)`), clamp "
+                                 "(`x.clamp_min(1e-12)`), or, under `torch.where`, make the input "
+                                 "safe too, not only the output (`torch.where(x > 0, x, 1).sqrt()`)",
 }
 
 ZH: dict[str, str] = {
@@ -70,10 +70,10 @@ ZH: dict[str, str] = {
                                "{group} 的另外 {n} 个参数得到了：它不在 backward() 经过的计算图中——"
                                "前向计算没有用到它、只在 torch.no_grad() 下用到，或被 .detach() "
                                "切断。它的 .grad 保持原样，优化器的更新也不会改变它。",
-    "gradflow.unused.fix": "在前向计算中使用它（不在 torch.no_grad() 中，也不经过 .detach()），"
-                           "或者用 {module}.requires_grad_(False) 明确冻结它；"
+    "gradflow.unused.fix": "在前向计算中使用它（不在 `torch.no_grad()` 中，也不经过 `.detach()`），"
+                           "或者用 `{module}.requires_grad_(False)` 明确冻结它；"
                            "DistributedDataParallel 遇到这样的参数会报错（\"Expected to have "
-                           "finished reduction ...\"），除非设置 find_unused_parameters=True",
+                           "finished reduction ...\"），除非设置 `find_unused_parameters=True`",
     # nonfinite-grad
     "gradflow.nonfinite.nan": "NaN",
     "gradflow.nonfinite.inf": "Inf",
@@ -84,13 +84,13 @@ ZH: dict[str, str] = {
                                       "操作和代码行。",
     "gradflow.nonfinite.inf_passes": "--anomaly 只在第一个 NaN 处停止反向传播；无穷大的梯度不会被拦下。",
     "gradflow.nonfinite.fix": "找出前向计算中除以零、对 0 取 sqrt 或 log、或数值溢出的地方"
-                              "（--anomaly 会指出操作和代码行）；加一个小量（torch.sqrt(x + 1e-12)）、"
-                              "截断（x.clamp_min(1e-12).log()），或让 torch.where 未选分支的输入也保持安全",
+                              "（`--anomaly` 会指出操作和代码行）；加一个小量（`torch.sqrt(x + 1e-12)`）、"
+                              "截断（`x.clamp_min(1e-12).log()`），或让 `torch.where` 未选分支的输入也保持安全",
     "gradflow.nonfinite.message_op": "{op}（{fn}，第 {output} 个输出）的反向计算返回了 NaN——"
                                      "这是本次反向传播中第一个非有限梯度，异常检测在此处停止了 "
                                      "backward()。该操作创建于 {where}：`{code}`。它会流入 {var}。",
     "gradflow.nonfinite.fix_op": "让 {op} 的输入远离其导数为无穷大的点：加一个小量"
-                                 "（torch.sqrt(x + 1e-12)）、截断（x.clamp_min(1e-12)），或在 "
-                                 "torch.where 中不仅处理输出，也让输入保持安全"
-                                 "（torch.where(x > 0, x, 1).sqrt()）",
+                                 "（`torch.sqrt(x + 1e-12)`）、截断（`x.clamp_min(1e-12)`），或在 "
+                                 "`torch.where` 中不仅处理输出，也让输入保持安全"
+                                 "（`torch.where(x > 0, x, 1).sqrt()`）",
 }

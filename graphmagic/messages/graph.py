@@ -57,6 +57,11 @@ EN: dict[str, str] = {
                          "--max-nodes (0 draws everything) or --graph NAME.",
     "graph.source_heading": "DOT source",
     "graph.save_format": "cannot save {path}: use one of these suffixes: {formats}",
+    "graph.fold_title": "⋯ {count} more branches like these",
+    "graph.fold_ops": "each the same {ops} ops as the branches beside",
+    "graph.alt": "picture of the autograd graph of {roots}",
+    "graph.legend_more": "how to read it",
+    "graph.tall": "A tall graph: its box opens at the roots (bottom); scroll up for the inputs.",
     "graph.torchviz_import": "--engine torchviz: torchviz could not be imported ({error}).",
     "graph.torchviz_recursion": "--engine torchviz: torchviz.make_dot ran into Python's "
                                 "recursion limit on this deep graph; the default engine draws it.",
@@ -122,6 +127,11 @@ ZH: dict[str, str] = {
                          "（0 表示画出全部）或 --graph 名字。",
     "graph.source_heading": "DOT 源码",
     "graph.save_format": "无法保存 {path}：请使用以下后缀之一：{formats}",
+    "graph.fold_title": "⋯ 另有 {count} 个同样的分支",
+    "graph.fold_ops": "每个都与旁边画出的分支相同（{ops} 个运算）",
+    "graph.alt": "{roots} 的自动求导计算图（图片）",
+    "graph.legend_more": "怎么读这张图",
+    "graph.tall": "这张图很高：框内先显示根（底部）；向上滚动可看到输入。",
     "graph.torchviz_import": "--engine torchviz：无法导入 torchviz（{error}）。",
     "graph.torchviz_recursion": "--engine torchviz：torchviz.make_dot 在这张很深的图上超过了 "
                                 "Python 的递归深度限制；默认引擎可以画出它。",

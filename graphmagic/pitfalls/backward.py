@@ -26,6 +26,7 @@ from collections import deque
 import torch
 
 from ..tensors import names as names_mod
+from ..tensors.info import computing, data_ptr, is_tensor, reading, shape_str
 from ..messages import t
 from ..tensors.walk import leaves, roots_of
 from .sink import where_text
@@ -35,16 +36,14 @@ from .state import GradRecord, PitfallState
 
 def _is_nonzero(grad: torch.Tensor) -> bool:
     try:
-        return bool(grad.detach().any())
+        with computing():  # the user's modes do not see this
+            return not grad._python_dispatch and bool(grad.detach().any())
     except Exception:
         return False
 
 
 def _pointer(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor.data_ptr() or None
-    except Exception:  # no storage (some tensor subclasses)
-        return None
+    return data_ptr(tensor) or None  # None: no storage (some tensor subclasses)
 
 
 class BackwardWatch:
@@ -70,7 +69,7 @@ class BackwardWatch:
         take_autograd(stack, "grad", self.watched_grad)
         stack.callback(self.uninstall)
         self.steps = _calls_step(self.ctx.source.tree) or any(
-            isinstance(v, torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
+            issubclass(type(v), torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
 
     def uninstall(self) -> None:
         self._keep_freed()
@@ -100,15 +99,20 @@ class BackwardWatch:
         site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
         del frame
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
-        before = self._before(tensors) if accumulate else None
+        if accumulate:
+            with reading():  # subclass __torch_function__ off
+                before = self._before(tensors)
+        else:
+            before = None
         result = original(*args, **kwargs)
         if before:
-            self._after(before, site)
+            with reading():
+                self._after(before, site)
         retain = args[at] if len(args) > at else kwargs.get("retain_graph")
         if retain is None:
             retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
         if not retain:
-            if isinstance(tensors, torch.Tensor):
+            if is_tensor(tensors):
                 self.freed.append((weakref.ref(tensors), site))
             else:
                 self.freed.extend((weakref.ref(root), site) for root in roots_of(tensors))
@@ -119,7 +123,7 @@ class BackwardWatch:
     def freed_at(self, tensor: object) -> tuple[str, int | None] | None:
         """``(In[n], line)`` of the backward pass that freed ``tensor``'s graph, else of the
         last pass that freed any graph."""
-        if isinstance(tensor, torch.Tensor):
+        if is_tensor(tensor):
             for ref, site in reversed(self.freed):
                 if ref() is tensor:
                     return self._label(site)
@@ -225,7 +229,7 @@ class BackwardWatch:
         filename, line = site if site else (None, None)
         variable = self._name(leaf)
         first = where_text(self.ctx.cell, *self._label(record.first))
-        shown = variable or t("pitfalls.accumulated.anon", shape=_shape(leaf))
+        shown = variable or t("pitfalls.accumulated.anon", shape=shape_str(leaf))
         message = t("pitfalls.accumulated.message", var=shown, passes=record.passes, first=first)
         fix = t("pitfalls.accumulated.fix", var=variable or "x")
         old = self.sink.get("grad-accumulated", filename, line, variable)
@@ -259,6 +263,3 @@ def _expressions(tree) -> set[str]:
     return {ast.unparse(node) for node in ast.walk(tree)
             if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))}
 
-
-def _shape(tensor: torch.Tensor) -> str:
-    return "(" + ", ".join(str(d) for d in tensor.shape) + ")"

@@ -15,9 +15,9 @@ import torch
 from ..tensors import names as names_mod
 from ..code import pitfalls as code
 from ..messages import t
-from ..code.frames import frame_scopes, resolve
+from ..code.frames import exception_message, frame_scopes, resolve
 from .sink import where_text
-from ..tensors.info import shape_str, storage_key, version
+from ..tensors.info import is_tensor, reading, shape_str, storage_key, version
 
 PATTERNS = (
     ("nonscalar-backward", re.compile(r"grad can be implicitly created only for scalar outputs")),
@@ -44,9 +44,9 @@ class Hint:
 
 
 def classify(exc: BaseException) -> str | None:
-    if not isinstance(exc, RuntimeError):
+    if not issubclass(type(exc), RuntimeError):
         return None
-    text = str(exc)
+    text = exception_message(exc)
     for kind, pattern in PATTERNS:
         if pattern.search(text):
             return kind
@@ -88,7 +88,8 @@ def explain(run, locator, state, watch, exc: BaseException) -> Hint | None:
         return None
     ctx = ErrorContext(run, locator, state, watch, exc)
     try:
-        return _EXPLAIN[kind](ctx)
+        with reading():  # tensor facts without subclass __torch_function__
+            return _EXPLAIN[kind](ctx)
     finally:
         ctx.scopes = ()
 
@@ -101,7 +102,7 @@ def _nonscalar(ctx: ErrorContext) -> Hint:
     site = ctx.site(ctx.facts.backward_calls) if ctx.facts else None
     var = site.expr if site else ""
     value = ctx.value(var)
-    if isinstance(value, torch.Tensor):
+    if is_tensor(value):
         message = t("pitfalls.nonscalar.message", var=var, shape=shape_str(value))
     else:
         message = t("pitfalls.nonscalar.message_noshape", var=_anon(var))
@@ -115,7 +116,7 @@ def _twice(ctx: ErrorContext) -> Hint:
     if ctx.watch is not None:
         first = ctx.watch.freed_at(value)
     else:
-        first = ctx.state.roots.get(value) if isinstance(value, torch.Tensor) else None
+        first = ctx.state.roots.get(value) if is_tensor(value) else None
         first = first or ctx.state.last_freed
     if first is not None:
         where = ctx.where(*first)
@@ -138,11 +139,11 @@ def _leaf_inplace(ctx: ErrorContext) -> Hint:
 
 
 def _is_grad_leaf(value: object) -> bool:
-    return isinstance(value, torch.Tensor) and value.is_leaf and value.requires_grad
+    return is_tensor(value) and value.is_leaf and value.requires_grad
 
 
 def _saved_modified(ctx: ErrorContext) -> Hint:
-    match = _SAVED.search(str(ctx.exc))
+    match = _SAVED.search(exception_message(ctx.exc))
     if match is None:
         return ctx.hint("saved-modified", "", t("pitfalls.saved.message_anon", shape="?", now="?",
                                                     expected="?"), t("pitfalls.saved.fix", var="y"))
@@ -175,7 +176,7 @@ def _saved_candidates(ctx: ErrorContext, match: re.Match) -> list[str]:
     loose: list[str] = []
     pools = [names_mod.named_tensors(ctx.run.namespace)]
     if len(ctx.scopes) > 1:
-        pools.insert(0, ((n, v) for n, v in ctx.scopes[0].items() if isinstance(v, torch.Tensor)))
+        pools.insert(0, ((n, v) for n, v in names_mod.items(ctx.scopes[0], None) if is_tensor(v)))
     for pool in pools:
         for name, tensor in pool:
             if name in exact or name in loose or tuple(tensor.shape) != shape \
@@ -220,7 +221,7 @@ def _modifying_site(ctx: ErrorContext, names: list[str]):
 
 
 def _shares(a: object, b: object) -> bool:
-    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a is b:
+    if not (is_tensor(a) and is_tensor(b)) or a is b:
         return False
     key = storage_key(a)
     return key is not None and key == storage_key(b)
@@ -259,7 +260,7 @@ def _why_no_grad(ctx: ErrorContext, expr: str, before: int, depth: int):
         parts, at = code.operands(node), binding.line
     elif code.is_name(expr):
         value = ctx.value(expr)
-        leaf = isinstance(value, torch.Tensor) and value.is_leaf and not value.requires_grad
+        leaf = is_tensor(value) and value.is_leaf and not value.requires_grad
         return ("leaves", expr, None, [expr]) if leaf else None
     else:
         try:
@@ -269,7 +270,7 @@ def _why_no_grad(ctx: ErrorContext, expr: str, before: int, depth: int):
     lacking: list[str] = []
     for part in parts:
         value = ctx.value(part)
-        if not isinstance(value, torch.Tensor) or value.requires_grad:
+        if not is_tensor(value) or value.requires_grad:
             continue
         deeper = _why_no_grad(ctx, part, at, depth + 1) if depth < 4 and code.last_binding(
             facts, part, at) else None

@@ -1,11 +1,14 @@
 """Trampolines for the global hook points a cell takes over, so that nothing pins the cell.
 
-For a ``%%autograd`` cell, ``warnings.showwarning``, ``torch.autograd.backward`` and
+For a ``%%autograd`` cell, ``warnings._showwarnmsg`` (the hook Python's warning machinery
+calls to show a warning; ``catch_warnings`` neither saves nor restores it, so a context left
+open across cells cannot carry it out of the cell), ``torch.autograd.backward`` and
 ``torch.autograd.grad`` are replaced by the module-level functions below. Each looks up the
 running cell's handler in ``ACTIVE``, a slot the cell's ``ExitStack`` sets and clears; with no
 handler set it passes straight through. So a user who keeps a reference to one of them
-(``bw = torch.autograd.backward``, a ``warnings.catch_warnings()`` left open across cells)
-keeps only this module, never a cell, its namespace or a tensor.
+(``bw = torch.autograd.backward``) keeps only this module, never a cell, its namespace or a
+tensor. The cell's warning filter (``take_filter``) is taken out of every list it could have
+reached: the user's filters, and what the cell adds to them, are as without the magic.
 """
 from __future__ import annotations
 
@@ -15,28 +18,28 @@ import torch
 
 
 class _Slots:
-    showwarning = None   # handler(message, category, filename, lineno, file, line)
+    showwarnmsg = None   # handler(msg) -> True when it showed (or kept) the warning itself
     backward = None      # handler(original, *args, **kwargs)
     grad = None
 
 
 ACTIVE = _Slots()
-_previous = {"showwarning": None}
+_previous = {"showwarnmsg": None}
 _originals = {"backward": None, "grad": None}
 
 
-def previous_showwarning():
-    """The ``showwarning`` that was in place before ours (never ours)."""
-    prev = _previous["showwarning"]
-    return prev if prev is not None and prev is not showwarning else warnings._showwarning_orig
+def previous_showwarnmsg():
+    """The ``_showwarnmsg`` that was in place before ours (never ours)."""
+    prev = _previous["showwarnmsg"]
+    return prev if prev is not None and prev is not showwarnmsg else warnings._showwarnmsg_impl
 
 
-def showwarning(message, category, filename, lineno, file=None, line=None):
+def showwarnmsg(msg):
     __tracebackhide__ = True  # noqa: F841
-    handler = ACTIVE.showwarning
-    if handler is not None:
-        return handler(message, category, filename, lineno, file, line)
-    return previous_showwarning()(message, category, filename, lineno, file, line)
+    handler = ACTIVE.showwarnmsg
+    if handler is not None and handler(msg):
+        return None
+    return previous_showwarnmsg()(msg)
 
 
 def backward(*args, **kwargs):
@@ -58,18 +61,32 @@ def grad(*args, **kwargs):
 _TRAMPOLINES = {"backward": backward, "grad": grad}
 
 
-def take_showwarning(stack, handler) -> None:
-    """Route ``warnings.showwarning`` to ``handler`` until ``stack`` closes."""
-    current = warnings.showwarning
-    if current is not showwarning:
-        _previous["showwarning"] = current
-    ACTIVE.showwarning = handler
-    warnings.showwarning = showwarning
+def take_showwarnmsg(stack, handler) -> None:
+    """Route every warning about to be shown to ``handler`` until ``stack`` closes."""
+    current = warnings._showwarnmsg
+    if current is not showwarnmsg:
+        _previous["showwarnmsg"] = current
+    ACTIVE.showwarnmsg = handler
+    warnings._showwarnmsg = showwarnmsg
 
     def give_back():
-        ACTIVE.showwarning = None
-        if warnings.showwarning is showwarning:  # a cell that set its own keeps it
-            warnings.showwarning = previous_showwarning()
+        ACTIVE.showwarnmsg = None
+        if warnings._showwarnmsg is showwarnmsg:
+            warnings._showwarnmsg = previous_showwarnmsg()
+
+    stack.callback(give_back)
+
+
+def take_filter(stack, entry: tuple) -> None:
+    """Put ``entry`` first among the warning filters until ``stack`` closes. It is taken out
+    again of the list it went into and of the list in force then: a ``catch_warnings`` the
+    cell left open restores, later, a list without it. Filters the cell added stay."""
+    filters = warnings.filters
+    filters.insert(0, entry)  # no _filters_mutated(): that would reset every once-per-location
+
+    def give_back():
+        for each in {id(filters): filters, id(warnings.filters): warnings.filters}.values():
+            each[:] = [e for e in each if e is not entry]
 
     stack.callback(give_back)
 

@@ -1,15 +1,14 @@
 """``nonleaf-grad``: PyTorch's warning about reading ``.grad`` of a non-leaf, made precise.
 
 For the cell only: one ``always`` filter that matches just that message (so Python's
-once-per-location registry cannot hide a repeat), and a ``warnings.showwarning`` wrapper
-that turns the warning into a finding naming the tensor (from the instruction's source
-position and the frame's variables at that moment) and keeps graphmagic's own
-``AutogradPitfall`` warnings off stderr. Everything else goes to the previous
-``showwarning`` untouched. The user's own filters still decide torch's warning (found
-by skipping our entry): ``error`` raises it as in a plain cell, ``ignore`` hides it.
-Everything is undone after the cell: the filter entry is removed by identity (filters
-the cell itself added stay), the once-per-location marks set aside are put back, and a
-wrapper still referenced by a user's own wrapper goes inert.
+once-per-location registry cannot hide a repeat), and a hook on
+``warnings._showwarnmsg`` (``hooks.py``) that turns the warning into a finding naming the
+tensor (from the instruction's source position and the frame's variables at that moment)
+and keeps graphmagic's own ``AutogradPitfall`` warnings off stderr. Everything else is shown
+as before, through the user's ``showwarning``. The user's own filters still decide torch's
+warning (found by skipping our entry): ``error`` raises it as in a plain cell, ``ignore``
+hides it. After the cell the filter list is the user's again (with the cell's own changes),
+the once-per-location marks set aside are put back, and the hook passes straight through.
 """
 from __future__ import annotations
 
@@ -20,7 +19,8 @@ import warnings
 
 from ..messages import t
 from ..code.frames import MISSING, frame_scopes, grad_owner, resolve
-from .hooks import previous_showwarning, take_showwarning
+from ..tensors.info import is_tensor, reading
+from .hooks import take_filter, take_showwarnmsg
 from .sink import filter_action, is_ours
 
 NONLEAF_TEXT = "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed"
@@ -40,18 +40,15 @@ class WarningInterceptor:
 
     def install(self, stack) -> None:
         self.active = True
-        take_showwarning(stack, self.showwarning)
+        self._shown_by = _shown_by()
+        take_showwarnmsg(stack, self.on_warning)
         stack.callback(self.uninstall)
         if self.catch_nonleaf:
             stack.callback(self._restore_shown, self._forget_shown())
-            warnings.filters.insert(0, self.entry)
+            take_filter(stack, self.entry)
 
     def uninstall(self) -> None:
         self.active = False
-        for i, entry in enumerate(warnings.filters):
-            if entry is self.entry:
-                del warnings.filters[i]
-                break
         self._exprs.clear()
 
     def _forget_shown(self) -> list[tuple[dict, tuple, object]]:
@@ -72,16 +69,18 @@ class WarningInterceptor:
         for registry, key, value in taken:
             registry.setdefault(key, value)
 
-    def showwarning(self, message, category, filename, lineno, file=None, line=None):
+    def on_warning(self, msg) -> bool:
+        """A warning about to be shown; True when it is ours to keep (or report)."""
         __tracebackhide__ = True  # noqa: F841
-        if self.active:
-            if is_ours(message):
-                return None  # shown in the report
-            if self.catch_nonleaf and not self._busy and isinstance(category, type) \
-                    and issubclass(category, UserWarning) and NONLEAF.match(str(message)):
-                if self._nonleaf(message, category, filename, lineno):
-                    return None
-        return previous_showwarning()(message, category, filename, lineno, file, line)
+        if not self.active:
+            return False
+        message, category = msg.message, msg.category
+        if is_ours(message):  # shown in the report; recorded where the cell itself records
+            return _shown_by() == self._shown_by
+        if self.catch_nonleaf and not self._busy and isinstance(category, type) \
+                and issubclass(category, UserWarning) and NONLEAF.match(str(message)):
+            return self._nonleaf(message, category, msg.filename, msg.lineno)
+        return False
 
     def _nonleaf(self, message, category, filename, lineno) -> bool:
         """Handle torch's warning; False: not cell code, let it through as before."""
@@ -132,8 +131,10 @@ class WarningInterceptor:
         variable = grad_owner(self.loc.expr_at(frame)) or ""
         grad_fn = ""
         value = resolve(variable, *frame_scopes(frame, self.ctx.namespace))
-        if value is not MISSING and getattr(value, "grad_fn", None) is not None:
-            grad_fn = type(value.grad_fn).__name__
+        if is_tensor(value):
+            with reading():  # without a subclass's __torch_function__
+                fn = value.grad_fn
+            grad_fn = type(fn).__name__ if fn is not None else ""
         if caller is not None and variable:
             variable = self._in_caller(frame, caller, variable, value)
         self._exprs[key] = (variable, grad_fn)
@@ -167,3 +168,9 @@ class WarningInterceptor:
             if resolve(text, *frame_scopes(caller, self.ctx.namespace)) is value:
                 return text
         return where
+
+
+def _shown_by() -> tuple:
+    """What shows warnings now: set up by the cell itself (``catch_warnings(record=True)``)
+    when it differs from what it was at the cell's start."""
+    return warnings.showwarning, warnings._showwarnmsg_impl

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
 
 from ..code import pitfalls as code
 from ..messages import t
 from ..code.frames import resolve
 from ..tensors.walk import saved_state, uses_leaf
 from .sink import where_text
-from ..tensors.info import storage_key
+from ..tensors.info import is_tensor, reading, storage_key
 
 ROOT_LIMIT = 200  # graphs looked at per .data change
 
 
 def check(ctx, end, sink, locator, state) -> None:
+    with reading():  # tensor facts without subclass __torch_function__
+        _check(ctx, end, sink, locator, state)
+
+
+def _check(ctx, end, sink, locator, state) -> None:
     facts = ctx.code
     ns = ctx.namespace
     filename = ctx.source.filename
@@ -42,11 +46,11 @@ def check(ctx, end, sink, locator, state) -> None:
 
 
 def _moved(ctx, sink, filename, site, value) -> None:
-    if not isinstance(value, torch.Tensor) or value.is_leaf or value.grad_fn is None:
+    if not is_tensor(value) or value.is_leaf or value.grad_fn is None:
         return
     following = value.grad_fn.next_functions
     source = getattr(following[0][0], "variable", None) if following else None
-    if not (isinstance(source, torch.Tensor) and source.requires_grad) or not _is_copy(value.grad_fn):
+    if not (is_tensor(source) and source.requires_grad) or not _is_copy(value.grad_fn):
         return
     fn = type(value.grad_fn).__name__
     message = t("pitfalls.moved.message", var=site.expr, call=site.detail or site.how, grad_fn=fn)
@@ -64,11 +68,11 @@ def _data_mutation(ctx, end, sink, facts, filename, site) -> None:
         return  # x.grad.data.zero_(): gradients, not a tensor in a graph
     ns = ctx.namespace
     leaf = resolve(site.expr, ns)
-    if not (isinstance(leaf, torch.Tensor) and leaf.requires_grad and leaf.is_leaf):
+    if not (is_tensor(leaf) and leaf.requires_grad and leaf.is_leaf):
         return
     for root, later in _graphs_before(ctx, end, facts, site):
         tensor = resolve(root, ns)
-        if not isinstance(tensor, torch.Tensor) or tensor.grad_fn is None or not uses_leaf(tensor, leaf):
+        if not is_tensor(tensor) or tensor.grad_fn is None or not uses_leaf(tensor, leaf):
             continue
         if later is None and saved_state(tensor) != "alive":
             continue
@@ -136,7 +140,7 @@ def _in_use(ns, changed: str, other: str, detached: int | None, line: int, read_
     """The other tensor still shares memory with the changed one at the end of the cell,
     or (detached in this cell, neither name bound again since) the cell reads it later."""
     a, b = resolve(changed, ns), resolve(other, ns)
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+    if is_tensor(a) and is_tensor(b):
         key = storage_key(a)
         if key is not None and key == storage_key(b):
             return True

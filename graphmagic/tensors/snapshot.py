@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 
 from . import info as tensorinfo
 
@@ -60,38 +61,65 @@ def _shape(size) -> str:
     return "(" + ", ".join(str(d) for d in size) + ")"
 
 
-def _shape_of(t: torch.Tensor) -> str:
+def _facts(t: torch.Tensor) -> tuple[TensorFacts, object]:
+    """The facts and the storage object (None without one) of ``t``."""
     try:
-        return _name(_SHAPES, t.shape, _shape)
-    except RuntimeError:  # nested tensors have no single shape
-        return "nested" if getattr(t, "is_nested", False) else "?"
+        version, inference = t._version, False
+    except RuntimeError:  # inference tensors have no version counter
+        version, inference = None, True
+    is_leaf, retains = t.is_leaf, t.retains_grad
+    grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
+    grad_fn, base = t.grad_fn, t._base
+    try:  # a subclass with custom sizes or device is refused them (tensorinfo.refusing)
+        size = t.shape
+        shape = _SHAPES.get(size) or _name(_SHAPES, size, _shape)
+    except Exception:  # nested tensors have no single shape
+        shape = "nested" if t.is_nested else "?"
+    try:
+        device = t.device
+        device = _DEVICES.get(device) or _name(_DEVICES, device)
+    except Exception:
+        device = "?"
+    try:
+        own = t.numel() * t.element_size()
+    except Exception:
+        own = 0
+    try:
+        storage = t.untyped_storage()
+        key, storage_bytes = storage._cdata, storage.nbytes()
+    except Exception:
+        storage, key, storage_bytes = None, None, own
+    grad_version = None
+    if grad is not None:
+        try:
+            grad_version = grad._version
+        except RuntimeError:
+            pass
+    dtype = t.dtype
+    return TensorFacts(  # positional: this runs for every tensor, twice a cell
+        id(t), version, key, shape, _DTYPES.get(dtype) or _name(_DTYPES, dtype), device, own,
+        storage_bytes, t.requires_grad, is_leaf,
+        type(grad_fn).__name__ if grad_fn is not None else None,
+        retains, grad is not None, id(grad) if grad is not None else None, grad_version,
+        id(base) if base is not None else None, inference), storage
+
+
+def _read(t: torch.Tensor) -> tuple[TensorFacts, object]:
+    try:
+        if t._python_dispatch:
+            with tensorinfo.refusing(t):
+                return _facts(t)
+        return _facts(t)
+    except Exception:
+        return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
+                           False, None, None, None, False), None
 
 
 def facts_of(t: torch.Tensor) -> TensorFacts:
-    """The facts of one tensor (never raises: odd subclasses get what can be read)."""
-    try:
-        try:
-            version, inference = t._version, False
-        except RuntimeError:  # inference tensors have no version counter
-            version, inference = None, True
-        is_leaf, retains = t.is_leaf, t.retains_grad
-        grad = t.grad if is_leaf or retains else None  # a non-leaf's .grad warns; never filled
-        grad_fn, base = t.grad_fn, t._base
-        try:
-            storage = t.untyped_storage()
-            key, storage_bytes = storage._cdata, storage.nbytes()
-        except Exception:
-            key, storage_bytes = None, tensorinfo.nbytes(t)
-        return TensorFacts(  # positional: this runs for every tensor, twice a cell
-            id(t), version, key, _shape_of(t), _name(_DTYPES, t.dtype),
-            _name(_DEVICES, t.device), t.numel() * t.element_size(), storage_bytes,
-            t.requires_grad, is_leaf, type(grad_fn).__name__ if grad_fn is not None else None,
-            retains, grad is not None, id(grad) if grad is not None else None,
-            tensorinfo.version(grad) if grad is not None else None,
-            id(base) if base is not None else None, inference)
-    except Exception:
-        return TensorFacts(id(t), None, None, "?", "?", "?", 0, 0, False, True, None, False,
-                           False, None, None, None, False)
+    """The facts of one tensor (never raises, never runs the user's code: odd subclasses
+    get what can be read)."""
+    with tensorinfo.reading():
+        return _read(t)[0]
 
 
 SAMPLE_ABOVE = 4 * 2**20   # bytes: larger tensors get a sampled digest
@@ -109,27 +137,33 @@ def digest(t: torch.Tensor) -> bytes | None:
     unseen; ``x.data.mul_(2)``, ``normal_()``, ``zero_()`` and ``+= 1`` change the sum.
     """
     try:
-        if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
-            return None
-        d = t.detach()
-        h = hashlib.blake2b(digest_size=16)
-        h.update(f"{d.shape}{d.dtype}".encode())
-        if d.device.type == "cpu" and tensorinfo.nbytes(d) <= SAMPLE_ABOVE:
-            flat = d.contiguous().reshape(-1)  # a view when contiguous; small otherwise
-            h.update(memoryview(flat.view(torch.uint8).numpy()))
-            return h.digest()
-        n = d.numel()
-        step = max(1, n // SAMPLE_COUNT)
-        if d.is_contiguous():
-            sample = d.view(-1)[::step].contiguous()
-        else:
-            sample = torch.take(d, torch.arange(0, n, step, device=d.device))
-        h.update(memoryview(sample.view(torch.uint8).cpu().numpy()))
-        if d.dtype != torch.bool:
-            h.update(repr(d.sum().item()).encode())  # in its own dtype: no converted copy
-        return h.digest()
+        with tensorinfo.computing():
+            return _digest(t)
     except Exception:
         return None
+
+
+def _digest(t: torch.Tensor) -> bytes | None:
+    # a tensor whose operations would run a subclass's __torch_dispatch__ gets no digest
+    if t._python_dispatch or t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
+        return None
+    d = t.detach()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{d.shape}{d.dtype}".encode())
+    if d.device.type == "cpu" and tensorinfo.nbytes(d) <= SAMPLE_ABOVE:
+        flat = d.contiguous().reshape(-1)  # a view when contiguous; small otherwise
+        h.update(memoryview(flat.view(torch.uint8).numpy()))
+        return h.digest()
+    n = d.numel()
+    step = max(1, n // SAMPLE_COUNT)
+    if d.is_contiguous():
+        sample = d.view(-1)[::step].contiguous()
+    else:
+        sample = torch.take(d, torch.arange(0, n, step, device=d.device))
+    h.update(memoryview(sample.view(torch.uint8).cpu().numpy()))
+    if d.dtype != torch.bool:
+        h.update(repr(d.sum().item()).encode())  # in its own dtype: no converted copy
+    return h.digest()
 
 
 def digests(named: Iterable[tuple[str, torch.Tensor]], budget: int = 512 * 2**20) -> dict[str, bytes | None]:
@@ -138,7 +172,8 @@ def digests(named: Iterable[tuple[str, torch.Tensor]], budget: int = 512 * 2**20
     seen: dict[int, bytes | None] = {}
     out: dict[str, bytes | None] = {}
     spent = 0
-    ordered = sorted(named, key=lambda nt: not (nt[1].requires_grad and nt[1].is_leaf))
+    with tensorinfo.reading():
+        ordered = sorted(named, key=lambda nt: not (nt[1].requires_grad and nt[1].is_leaf))
     for name, t in ordered:
         key = id(t)
         if key not in seen:
@@ -182,32 +217,30 @@ class Snapshot:
         return total
 
 
-def _storage_ref(t: torch.Tensor):
-    from torch.multiprocessing.reductions import StorageWeakRef
-
-    try:
-        return StorageWeakRef(t.untyped_storage())
-    except Exception:
-        return None
-
-
 def take(named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool = False) -> Snapshot:
     snap = Snapshot()
+    with tensorinfo.reading():  # once per snapshot: subclass __torch_function__ off
+        _fill(snap, named, keep_refs)
+    return snap
+
+
+def _fill(snap: Snapshot, named: Iterable[tuple[str, torch.Tensor]], keep_refs: bool) -> None:
     by_id: dict[int, TensorFacts] = {}
     for name, t in named:
         key = id(t)
         f = by_id.get(key)
         if f is None:
-            f = by_id[key] = facts_of(t)
+            f, storage = _read(t)
+            by_id[key] = f
             if keep_refs:
                 try:
                     snap.refs[key] = weakref.ref(t)
                 except TypeError:
                     pass
-                if f.storage is not None and f.storage not in snap.storage_refs:
-                    ref = _storage_ref(t)
-                    if ref is not None:
-                        snap.storage_refs[f.storage] = ref
+                if storage is not None and f.storage not in snap.storage_refs:
+                    try:
+                        snap.storage_refs[f.storage] = StorageWeakRef(storage)
+                    except Exception:
+                        pass
         snap.facts[name] = f
         snap.names.setdefault(key, []).append(name)
-    return snap

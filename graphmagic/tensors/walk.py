@@ -1,27 +1,28 @@
-"""Small, iterative walks over autograd graphs for the pitfall checks."""
+"""Small, iterative walks over autograd graphs for the pitfall checks (tensor facts read
+with subclass ``__torch_function__`` off, sequences through the built-in methods)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 import torch
 
-from .info import SAFE_WALK_LIMIT
+from .info import SAFE_WALK_LIMIT, is_tensor, reading
+from .names import entries
 
 LIMIT = SAFE_WALK_LIMIT  # nodes visited per walk at most (see tensorinfo)
 
 
 def roots_of(tensors: object) -> list[torch.Tensor]:
     """The tensors of a ``backward``/``grad`` first argument (a tensor or a sequence)."""
-    if isinstance(tensors, torch.Tensor):
+    if is_tensor(tensors):
         return [tensors]
-    if isinstance(tensors, (list, tuple)):
-        return [x for x in tensors if isinstance(x, torch.Tensor)]
-    return []
+    return [x for x in entries(tensors) if is_tensor(x)]
 
 
 def nodes(tensors: Iterable[torch.Tensor], limit: int = LIMIT) -> Iterator[object]:
     """Every backward node reachable from ``tensors`` (each once)."""
-    stack = [t.grad_fn for t in tensors if getattr(t, "grad_fn", None) is not None]
+    with reading():
+        stack = [fn for fn in (t.grad_fn for t in tensors if is_tensor(t)) if fn is not None]
     seen: dict[int, object] = {}  # keeps the node objects alive so ids stay unique
     while stack and len(seen) < limit:
         node = stack.pop()
@@ -38,7 +39,7 @@ def leaves(tensors: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
     """The leaf tensors whose ``.grad`` a backward pass through ``tensors`` fills."""
     for node in nodes(tensors):
         variable = getattr(node, "variable", None)
-        if isinstance(variable, torch.Tensor):
+        if is_tensor(variable):
             yield variable
 
 
@@ -59,7 +60,6 @@ def saved_state(tensor: torch.Tensor) -> str:
                 return "freed"
             except Exception:
                 continue
-            if isinstance(value, torch.Tensor) or (
-                    isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value)):
+            if is_tensor(value) or any(is_tensor(v) for v in entries(value)):
                 return "alive"
     return "none"

@@ -105,6 +105,16 @@ class AllocationRecorder:
         self._enable()
         return events
 
+    def abandon(self) -> None:
+        """Stop recording without reading the events."""
+        if self.running:
+            from torch._C import _autograd
+
+            with quiet_stderr():
+                _autograd._disable_profiler()
+            self.running = False
+        self._spare = []
+
     def stop(self) -> list[tuple[int, int, int | None, str]]:
         events = self._disable() if self.running else []
         self._spare = []

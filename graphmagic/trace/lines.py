@@ -24,10 +24,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import torch
-
 from . import allocations
 from ..code.sites import LineRef, root_of
+from ..tensors.info import is_tensor, reading
 
 DRAIN_NS = 2_000_000_000     # hand events from the profiler to Python every 2 s
 MAX_WATCHED = 64
@@ -205,7 +204,7 @@ class LineTrace:
         active = self._active
         tn = time.time_ns
         last_drain = [tn()]
-        Tensor = torch.Tensor
+        off = reading  # tensor facts without a subclass's __torch_function__
 
         def hit(table, names, key):
             for name in names:
@@ -215,20 +214,21 @@ class LineTrace:
         def checkpoint(new_key):
             """Attribute what changed since the last checkpoint to the line that ran."""
             prev = cur[0]
-            for w in watched:
-                t = w[0]()
-                if t is not None and t._version != w[1]:
-                    w[1] = t._version
-                    hit(res.inplace, w[2], prev)
-            for w in bound:
-                obj = ns.get(w[0])
-                if id(obj) != w[1]:
-                    w[1], w[2] = id(obj), _version(obj)
-                    if isinstance(obj, Tensor):
-                        hit(res.bound, (w[0],), prev)
-                elif w[2] is not None and obj._version != w[2]:
-                    w[2] = obj._version
-                    hit(res.inplace, (w[0],), prev)
+            with off():
+                for w in watched:
+                    t = w[0]()
+                    if t is not None and t._version != w[1]:
+                        w[1] = t._version
+                        hit(res.inplace, w[2], prev)
+                for w in bound:
+                    obj = ns.get(w[0])
+                    if id(obj) != w[1]:
+                        w[1], w[2] = id(obj), _version(obj)
+                        if is_tensor(obj):
+                            hit(res.bound, (w[0],), prev)
+                    elif w[2] is not None and obj._version != w[2]:
+                        w[2] = obj._version
+                        hit(res.inplace, (w[0],), prev)
             cur[0] = new_key
             if recording:
                 now = tn()
@@ -258,7 +258,7 @@ class LineTrace:
                 checkpoint(key)
             elif event == "return":
                 checkpoint(stack.pop() if stack else first)
-            return local
+            return frame.f_trace  # this function, without a reference cycle to itself
 
         def tracer(frame, event, arg):  # only 'call' events reach it
             if frame.f_code.co_filename in files and active[0]:
@@ -274,6 +274,19 @@ class LineTrace:
             self._frame = cell_frame
 
     # ---- tear-down ----------------------------------------------------------------
+    def abandon(self) -> None:
+        """Stop tracing and recording at once, keeping nothing (the cell was interrupted)."""
+        self._active[0] = False
+        if self._tracer is not None and sys.gettrace() is self._tracer:
+            sys.settrace(None)
+        if self._frame is not None:
+            self._frame.f_trace = None
+            self._frame = None
+        if self.recorder is not None:
+            self.recorder.abandon()
+        self._drain = self._tracer = self._counts = None
+        self.agg = self.recorder = self.before = None
+
     def stop(self) -> TraceResult:
         """Stop tracing and recording; turn what was seen into ``self.result``."""
         res = self.result
@@ -308,6 +321,9 @@ class LineTrace:
                 text = self.source.line(key[1]) if key[0] == self.source.filename \
                     else linecache.getline(key[0], key[1])
                 res.code[label] = text.strip()
+        # the tracer's closures and this object refer to each other: let go of them here
+        self._drain = self._tracer = self._counts = None
+        self.agg = self.recorder = self.before = None
         return res
 
     def _label(self, key) -> tuple[str, int]:
@@ -324,9 +340,10 @@ class LineTrace:
 
 
 def _version(obj) -> int | None:
-    if isinstance(obj, torch.Tensor):
-        try:
-            return None if obj.is_inference() else obj._version
-        except Exception:
-            return None
+    if is_tensor(obj):
+        with reading():
+            try:
+                return None if obj.is_inference() else obj._version
+            except Exception:
+                return None
     return None

@@ -36,7 +36,8 @@ import torch
 
 from . import aliasing
 from ..tensors import snapshot
-from ..tensors.names import named_tensors
+from ..tensors.info import is_tensor
+from ..tensors.names import entries, named_tensors
 from ..code.sites import CellCode, LineRef
 from ..tensors.snapshot import Snapshot, TensorFacts
 
@@ -76,12 +77,12 @@ class Tracking:
 
 def result_tensors(result, cell_number: int) -> list[tuple[str, torch.Tensor]]:
     """The cell's value as ``Out[n]`` names, when it is a tensor or a tuple/list of them."""
-    if isinstance(result, torch.Tensor):
+    if is_tensor(result):
         return [(f"Out[{cell_number}]", result)]
-    if isinstance(result, (tuple, list)) and result and len(result) <= 10_000:
-        return [(f"Out[{cell_number}][{i}]", v) for i, v in enumerate(result)
-                if isinstance(v, torch.Tensor)]
-    return []
+    items = entries(result, 10_001)  # the built-in list/tuple methods, never an override
+    if len(items) > 10_000:
+        return []
+    return [(f"Out[{cell_number}][{i}]", v) for i, v in enumerate(items) if is_tensor(v)]
 
 
 @dataclass

@@ -3,26 +3,40 @@
 Rows come sorted with the changes that matter first (in place behind autograd's back,
 in place, rebound, new, deleted, autograd state only, then unchanged with ``--all``).
 Ids are shown as ``id(x)`` prints them. ``to_json`` carries the same rows as data.
+
+The HTML table fits a notebook's output at 1024 px for a dozen rows: ids shortened to
+the digits that tell them apart (the full value on hover and in the folded columns),
+texts that wrap, ``is_leaf`` and ``retains_grad`` folded into a ``<details>``; where it
+is still too wide, only the table scrolls.
 """
 from __future__ import annotations
 
 import html
 
-from ..messages import t
 from ..code.sites import LineRef
-from ..tensors.snapshot import TensorFacts
+from ..messages import t
+from ..display import DIM_STYLE, html_text
 from ..tensors.info import human_bytes
+from ..tensors.snapshot import TensorFacts
 from .probe import Tracking
 
 _ORDER = {"via-data": 0, "storage-replaced": 0}
 _STATUS_ORDER = {"in-place": 1, "rebound": 2, "new": 3, "deleted": 4, "state": 5, "unchanged": 6}
-TABLE_STYLE = "border-collapse: collapse; font-size: 12px; margin: 4px 0;"
-CELL_STYLE = "padding: 1px 6px; border-bottom: 1px solid #e3e5e8; text-align: left; white-space: nowrap;"
-MONO = "font-family: ui-monospace, monospace;"
-STATUS_COLOR = {"in-place": "#b45309", "rebound": "#1d4ed8", "new": "#047857", "deleted": "#6b7280"}
+TABLE_STYLE = "border-collapse:collapse;font-size:12px;margin:4px 0;"
+ROW_STYLE = "border-bottom:1px solid rgba(128,128,128,.3);"
+CELL_STYLE = "padding:1px 5px;text-align:left;vertical-align:top;"
+HEAD_STYLE = "padding:1px 5px;text-align:left;vertical-align:bottom;"
+WRAP_STYLE = "overflow-x:auto;max-width:100%;"
+MONO = "font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;"
+# status pills: a fixed light background with dark text reads in light and dark themes
+STATUS_COLOR = {"in-place": ("#ffe3c2", "#7a3e00"), "rebound": ("#dbe8ff", "#1a4aa8"),
+                "new": ("#d3f5e1", "#0b5a2b"), "deleted": ("#e4e6ea", "#3a4250")}
+PILL_STYLE = "display:inline-block;padding:0 5px;border-radius:8px;white-space:nowrap;"
+SHORT_ID = 4  # fewest digits of an id shown
 MAX_ROWS = 200  # shown in text/html; the JSON has every row
 COLUMNS = ("name", "status", "id", "version", "tensor", "bytes", "requires_grad", "is_leaf",
            "grad_fn", "retains_grad", "grad", "lines")
+FOLDED = ("is_leaf", "retains_grad")  # HTML: in the <details> under the table
 
 
 def status_label(status: str) -> str:
@@ -214,30 +228,74 @@ class VariablesSection:
         esc = html.escape
         parts = [f'<div style="margin:4px 0 2px 0"><b>{esc(self.summary())}</b></div>']
         if self.rows:
-            parts.append(f'<table style="{TABLE_STYLE}"><thead><tr>')
-            parts += [f'<th style="{CELL_STYLE}">{esc(t(f"tracking.col.{c}"))}</th>' for c in COLUMNS]
-            parts.append("</tr></thead><tbody>")
-            for row in self.rows[:MAX_ROWS]:
-                cells = self.cells(row)
-                color = STATUS_COLOR.get(row["status"], "#374151")
-                parts.append("<tr>")
-                for i, value in enumerate(cells):
-                    style = CELL_STYLE
-                    if i in (0, 2, 3):
-                        style += MONO
-                    if i == 1:
-                        style += f"color:{color};white-space:normal;min-width:12em;"
-                    parts.append(f'<td style="{style}">{esc(value)}</td>')
-                parts.append("</tr>")
-            parts.append("</tbody></table>")
+            rows = self.rows[:MAX_ROWS]
+            parts.append(self._table(rows, [c for c in COLUMNS if c not in FOLDED], _short_ids(rows)))
+            folded = ("name", "id") + FOLDED
+            heads = ", ".join(t(f"tracking.col.{c}") for c in folded[1:])
+            parts.append(f'<details style="font-size:12px"><summary style="cursor:pointer;{DIM_STYLE}">'
+                         f'{esc(heads)}</summary>{self._table(rows, folded, {})}</details>')
             if len(self.rows) > MAX_ROWS:
                 more = t("tracking.more_rows", n=len(self.rows) - MAX_ROWS)
-                parts.append(f'<div style="font-size:11px;color:#666">{esc(more)}</div>')
+                parts.append(f'<div style="{DIM_STYLE}">{esc(more)}</div>')
         for line in self.alias_lines():
             parts.append(f'<div style="font-size:12px">{esc(line)}</div>')
         if self.footer():
-            parts.append(f'<div style="font-size:11px;color:#666">{esc(self.footer())}</div>')
+            parts.append(f'<div style="{DIM_STYLE}">{html_text(self.footer())}</div>')
         return "\n".join(parts)
+
+    def _table(self, rows: list[dict], columns: tuple | list, short: dict[int, str]) -> str:
+        """``columns`` of ``rows`` as a table in its own scroll box; ids shortened by ``short``."""
+        esc = html.escape
+        out = [f'<div style="{WRAP_STYLE}"><table style="{TABLE_STYLE}"><thead><tr style="{ROW_STYLE}">']
+        out += [f'<th style="{HEAD_STYLE}">{esc(t(f"tracking.col.{c}")).replace("_", "_<wbr>")}</th>'
+                for c in columns]
+        out.append("</tr></thead><tbody>")
+        for row in rows:
+            cells = dict(zip(COLUMNS, self.cells(row)))
+            out.append(f'<tr style="{ROW_STYLE}">')
+            for c in columns:
+                style, body = CELL_STYLE, esc(cells[c])
+                if c == "status":
+                    body = self._status_html(row)
+                elif c == "id":
+                    style += MONO
+                    body = _id_html(row["id"], short)
+                elif c in ("name", "version"):
+                    style += MONO
+                out.append(f'<td style="{style}">{body}</td>')
+            out.append("</tr>")
+        out.append("</tbody></table></div>")
+        return "".join(out)
+
+    def _status_html(self, row: dict) -> str:
+        bg, fg = STATUS_COLOR.get(row["status"], ("#eceef1", "#333b47"))
+        pill = (f'<span style="{PILL_STYLE}background:{bg};color:{fg}">'
+                f'{html.escape(status_label(row["status"]))}</span>')
+        detail = row["detail"] or (", ".join(self._state_text(row)) if row["kind"] == "state" else "")
+        return pill + (" " + html_text(detail) if detail else "")
+
+
+def _short_ids(rows: list[dict]) -> dict[int, str]:
+    """Each id as its last digits, as few as keep all of them apart (at least ``SHORT_ID``)."""
+    ids = {i for r in rows for i in r["id"] if i is not None}
+    texts = [str(i) for i in ids]
+    n = SHORT_ID
+    while n < max(map(len, texts), default=0) and len({x[-n:] for x in texts}) < len(texts):
+        n += 1
+    return {i: ("…" + str(i)[-n:] if len(str(i)) > n else str(i)) for i in ids}
+
+
+def _id_html(pair, short: dict[int, str]) -> str:
+    """``before → after`` (or the one id), each shortened with the full id on hover."""
+    def one(i):
+        if i is None:
+            return "None"
+        return f'<span title="{i}" style="white-space:nowrap">{html.escape(short.get(i, str(i)))}</span>'
+
+    before, after = pair
+    if before is None or after is None or before == after:
+        return one(after if after is not None else before)
+    return f"{one(before)} → {one(after)}"
 
 
 def _grad_pair(pair) -> str:
