@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..code.frames import exception_message
 from ..graph.capture import op_name
 from ..memory.held import saved_tensors
-from ..tensors.info import SAFE_WALK_LIMIT
+from ..tensors.info import SAFE_WALK_LIMIT, is_tensor, reading
+from ..tensors.names import entries
 from ..tensors.walk import nodes
 
 NAN_ERROR = re.compile(r"Function '(\w+)' returned nan values in its (\d+)(?:st|nd|rd|th) output")
@@ -40,9 +42,9 @@ class Origin:
 
 def nan_error(exc: BaseException | None) -> tuple[str, int] | None:
     """``(node name, output)`` of anomaly detection's NaN error, else None."""
-    if not isinstance(exc, RuntimeError):
+    if not issubclass(type(exc), RuntimeError):
         return None
-    found = NAN_ERROR.search(str(exc))
+    found = NAN_ERROR.search(exception_message(exc))
     return (found.group(1), int(found.group(2))) if found else None
 
 
@@ -52,7 +54,8 @@ def origin(exc: BaseException | None, named: list[tuple[str, torch.Tensor]], is_
     if error is None:
         return None
     found = Origin(*error)
-    roots = [t for _, t in named if t.grad_fn is not None] + _backward_roots(exc)
+    with reading():
+        roots = [t for _, t in named if t.grad_fn is not None] + _backward_roots(exc)
     node = _failed_node(roots, found.fn, is_cell)
     if node is None:
         return found
@@ -76,8 +79,8 @@ def _backward_roots(exc: BaseException) -> list[torch.Tensor]:
         code = tb.tb_frame.f_code
         if "torch" in code.co_filename and code.co_name in ("backward", "grad", "_engine_run_backward"):
             for value in list(tb.tb_frame.f_locals.values()):
-                items = value if isinstance(value, (tuple, list)) else (value,)
-                roots += [v for v in items if isinstance(v, torch.Tensor) and v.grad_fn is not None]
+                values = [value] if is_tensor(value) else entries(value)
+                roots += [v for v in values if is_tensor(v) and v.grad_fn is not None]
         tb = tb.tb_next
     return roots
 
@@ -116,7 +119,7 @@ def _leaves(node) -> list[int]:
             continue
         seen[id(current)] = current
         var = getattr(current, "variable", None)
-        if isinstance(var, torch.Tensor) and id(var) not in out:
+        if is_tensor(var) and id(var) not in out:
             out.append(id(var))
         stack += [c for c, _ in getattr(current, "next_functions", ()) if c is not None]
     return out

@@ -13,16 +13,28 @@ import math
 
 import torch
 
+from ..tensors.info import computing
+
 _WIDEN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
 def grad_stats(grads: list[torch.Tensor]) -> list[tuple[float | None, float | None]]:
+    """``(L2 norm, max |g|)`` per gradient, ``(None, None)`` where it cannot be computed (a
+    ``__torch_dispatch__`` subclass, sparse, meta). Runs on torch's own kernels: the user's
+    modes and subclass hooks do not see it."""
+    with computing():
+        return _stats(grads)
+
+
+def _stats(grads: list[torch.Tensor]) -> list[tuple[float | None, float | None]]:
     out: list[tuple[float | None, float | None]] = [(None, None)] * len(grads)
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, g in enumerate(grads):
+        if g._python_dispatch or g.layout != torch.strided or g.device.type == "meta":
+            continue
         if g.numel() == 0:
             out[i] = (0.0, 0.0)
-        elif g.layout == torch.strided and (g.is_floating_point() or g.is_complex()):
+        elif g.is_floating_point() or g.is_complex():
             groups.setdefault((g.device, g.dtype), []).append(i)
     by_device: dict[torch.device, list[tuple[list[int], torch.Tensor]]] = {}
     for (device, dtype), index in groups.items():

@@ -4,7 +4,9 @@ A group is one model (a top-level ``nn.Module`` variable) or one optimizer: the 
 which "the other parameters got gradients, this one did not" means something. Each
 parameter gets its pasteable name (``model[0].weight``; an optimizer's own parameter by its
 variable, else ``opt.param_groups[0]['params'][1]``) and its module (``model[0]``).
-Only ``_parameters``, ``_modules`` and ``param_groups`` are read: no user code runs.
+Read as ``tensors/names.py`` reads the namespace: types by ``type()``, containers through
+the built-in methods, modules' and optimizers' stores from their instance ``__dict__``; no user
+code runs.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..memory.held import module_of
-from ..tensors.names import is_user_name, module_tensors
+from ..tensors.info import is_tensor
+from ..tensors.names import entries, is_user_name, items, module_tensors
+from ..tensors.names import field as instance_field
 
 
 @dataclass(eq=False)
@@ -36,25 +40,30 @@ def parameters(ns: dict, named: list[tuple[str, torch.Tensor]]) -> tuple[dict[in
     first_name: dict[int, str] = {}
     for name, t in named:
         first_name.setdefault(id(t), name)
-    for var, obj in list(ns.items()):
-        if not is_user_name(var):
+    models: list[Group] = []
+    optimizers: list[Group] = []
+    for var, obj in items(ns, None):
+        cls = type(obj)
+        if not is_user_name(var) or not issubclass(cls, (torch.nn.Module, torch.optim.Optimizer)):
             continue
-        if isinstance(obj, torch.nn.Module):
-            group = Group(var)
-            for name, t in module_tensors(var, obj):
-                if isinstance(t, torch.nn.Parameter):
-                    _add(params, group, t, first_name.get(id(t), name))
-            groups.append(group)
-        elif isinstance(obj, torch.optim.Optimizer):
-            group = Group(var)
-            for g, pg in enumerate(list(obj.param_groups)):
-                for i, t in enumerate(list(pg.get("params", ()))):
-                    if isinstance(t, torch.Tensor):
-                        default = f"{var}.param_groups[{g}]['params'][{i}]"
-                        _add(params, group, t, first_name.get(id(t), default))
-            groups.append(group)
-    models = [g for g in groups if isinstance(ns.get(g.name), torch.nn.Module)]
-    return params, [g for g in models + [g for g in groups if g not in models] if g.ids]
+        group = Group(var)
+        try:
+            if issubclass(cls, torch.nn.Module):
+                for name, t in module_tensors(var, obj):
+                    if issubclass(type(t), torch.nn.Parameter):
+                        _add(params, group, t, first_name.get(id(t), name))
+                models.append(group)
+            else:
+                for g, pg in enumerate(entries(instance_field(obj, "param_groups"))):
+                    found = dict.get(pg, "params") if issubclass(type(pg), dict) else None
+                    for i, t in enumerate(entries(found)):
+                        if is_tensor(t):
+                            default = f"{var}.param_groups[{g}]['params'][{i}]"
+                            _add(params, group, t, first_name.get(id(t), default))
+                optimizers.append(group)
+        except Exception:  # an object that cannot be read so is left out
+            continue
+    return params, [g for g in models + optimizers if g.ids]
 
 
 def _add(params: dict[int, Param], group: Group, t: torch.Tensor, name: str) -> None:

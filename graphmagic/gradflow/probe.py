@@ -31,6 +31,7 @@ from ..graph.roots import split_targets
 from ..messages import t
 from ..pitfalls.sink import Sink, fail_cell, where_text
 from ..tensors import snapshot
+from ..tensors.info import device_str, is_tensor, reading, refusing, version
 from ..tensors.names import named_tensors
 from ..tensors.walk import leaves
 from . import anomaly
@@ -55,20 +56,21 @@ class GradFlowProbe:
         if ctx.options.anomaly:
             stack.enter_context(torch.autograd.set_detect_anomaly(True, check_nan=True))
         self.grads: dict[int, _Before] = {}
-        for t_ in _leaves_of(ctx, before):
-            grad = t_.grad
-            self.grads[id(t_)] = _Before(weakref.ref(t_), weakref.ref(grad) if grad is not None else None,
-                                         grad._version if grad is not None else -1)
+        with reading():  # no subclass __torch_function__ sees these reads
+            for t_ in _leaves_of(ctx, before):
+                grad = t_.grad
+                self.grads[id(t_)] = _Before(weakref.ref(t_), _ref(grad), _version(grad))
 
     def received(self, t_: torch.Tensor) -> bool:
         """``t_.grad`` changed in this cell (another tensor, or written in place)."""
-        grad = t_.grad
-        if grad is None:
-            return False
-        old = self.grads.get(id(t_))
-        if old is None or old.tensor() is not t_ or old.grad is None:
-            return True
-        return old.grad() is not grad or grad._version != old.version
+        with reading():
+            grad = t_.grad
+            if grad is None:
+                return False
+            old = self.grads.get(id(t_))
+            if old is None or old.tensor() is not t_ or old.grad is None:
+                return True
+            return old.grad() is not grad or _version(grad) != old.version
 
     def collect(self, ctx, end, report) -> GradFlowSection | None:
         loc = Locator(ctx)
@@ -83,15 +85,17 @@ class GradFlowProbe:
         return section
 
     def _collect(self, ctx, end, sink, loc) -> GradFlowSection | None:
-        if not any(self.received(x) for _, x in end.named if x.requires_grad and x.is_leaf) \
-                and anomaly.nan_error(end.exception) is None:
+        with reading():
+            leaves_ = [(n, x) for n, x in end.named if x.requires_grad and x.is_leaf]
+        if not any(self.received(x) for _, x in leaves_) and anomaly.nan_error(end.exception) is None:
             return None  # no gradient changed: nothing flowed back in this cell
         params, groups = parameters(ctx.namespace, end.named)
-        plain = {id(x): Param(n, None, x) for n, x in end.named
-                 if x.requires_grad and x.is_leaf and id(x) not in params}
+        plain = {id(x): Param(n, None, x) for n, x in leaves_ if id(x) not in params}
         changed = [p for p in [*params.values(), *plain.values()] if self.received(p.tensor)]
         reached, complete = _reached(ctx)
-        stats = dict(zip((id(p.tensor) for p in changed), grad_stats([p.tensor.grad for p in changed])))
+        with reading():
+            grads = [p.tensor.grad for p in changed]
+        stats = dict(zip((id(p.tensor) for p in changed), grad_stats(grads)))
         got = [p for p in changed if id(p.tensor) in reached or (not complete and _nonzero(stats[id(p.tensor)]))]
         line = ctx.code.backward_calls[0].line if ctx.code.backward_calls else None
         origin = anomaly.origin(end.exception, end.named, loc.is_cell)
@@ -99,7 +103,7 @@ class GradFlowProbe:
         got_ids = {id(p.tensor) for p in got}
         maybe = {id(p.tensor) for p in changed} if not complete else set()
         self._unused(ctx, sink, params, groups, got_ids, maybe, line)
-        rows = [Row(p.name, p.module, tuple(p.tensor.shape), str(p.tensor.device), *stats[id(p.tensor)])
+        rows = [Row(p.name, p.module, _shape(p.tensor), device_str(p.tensor), *stats[id(p.tensor)])
                 for p in got if id(p.tensor) in params]
         if not rows:
             return None
@@ -142,7 +146,7 @@ class GradFlowProbe:
             if not used:
                 continue
             missing = [params[k] for k in group.ids if k not in got and k not in maybe
-                       and k not in reported and params[k].tensor.requires_grad]
+                       and k not in reported and _requires_grad(params[k].tensor)]
             reported.update(id(p.tensor) for p in missing)
             by_module: dict[str, list[Param]] = {}
             for p in missing:
@@ -159,12 +163,35 @@ class GradFlowProbe:
                          t("gradflow.unused.fix", module=module), when="after")
 
 
+def _ref(grad: torch.Tensor | None) -> weakref.ref | None:
+    return weakref.ref(grad) if grad is not None else None
+
+
+def _version(grad: torch.Tensor | None) -> int:
+    found = version(grad) if grad is not None else None
+    return -1 if found is None else found
+
+
+def _requires_grad(t_: torch.Tensor) -> bool:
+    with reading():
+        return bool(t_.requires_grad)
+
+
+def _shape(t_: torch.Tensor) -> tuple:
+    with reading():
+        try:
+            with refusing(t_):
+                return tuple(int(d) for d in t_.shape)
+        except Exception:
+            return ()
+
+
 def _leaves_of(ctx, before: snapshot.Snapshot | None):
     """The namespace's leaves that require grad, as they were when the cell started."""
     if before is None:
         seen = set()
         for _, x in named_tensors(ctx.namespace):
-            if x.requires_grad and x.is_leaf and id(x) not in seen:
+            if x.requires_grad and x.is_leaf and id(x) not in seen:  # inside reading()
                 seen.add(id(x))
                 yield x
         return
@@ -183,7 +210,9 @@ def _reached(ctx) -> tuple[set[int], bool]:
     for call in ctx.code.backward_calls:
         for target in split_targets(call.expr):
             value = resolve(target, ctx.namespace)
-            if isinstance(value, torch.Tensor) and value.grad_fn is not None:
+            with reading():
+                differentiable = is_tensor(value) and value.grad_fn is not None
+            if differentiable:
                 ids.update(id(x) for x in leaves([value]))
             else:
                 complete = False

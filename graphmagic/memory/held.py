@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..graph.capture import op_name
-from ..tensors.info import SAFE_WALK_LIMIT, storage_bytes, storage_key
+from ..tensors.info import SAFE_WALK_LIMIT, device_str, is_tensor, reading, storage_bytes, storage_key
 from ..tracking.probe import result_tensors
 
 TOP = 5
@@ -131,7 +131,7 @@ def saved_tensors(fn, check_freed: bool = True) -> tuple[list[torch.Tensor], boo
                 data = item.data
             except Exception:
                 continue
-            if isinstance(data, torch.Tensor):
+            if is_tensor(data):
                 found.append(data)
             elif data is None and check_freed and not found and _freed(fn, attr):
                 return found, True, hooked  # backward frees all of a node's values at once
@@ -163,13 +163,14 @@ def held_of(ctx, end) -> HeldMemory:
 
 def held_memory(named: list[tuple[str, torch.Tensor]], limit: int = SAFE_WALK_LIMIT) -> HeldMemory:
     """What the graphs behind ``named`` hold (see the module docstring)."""
-    starts = [(n, t) for n, t in named if t.grad_fn is not None]
+    with reading():  # no subclass __torch_function__ runs for these reads
+        starts = [(n, fn) for n, fn in ((n, t.grad_fn) for n, t in named) if fn is not None]
     if not starts:
         return HeldMemory()
     walk = _Walk(limit)
     try:
-        for name, t in starts:
-            walk.start(name, t.grad_fn)
+        for name, fn in starts:
+            walk.start(name, fn)
         return walk.result(named)
     finally:
         walk.release()
@@ -282,7 +283,7 @@ class _Walk:
             if key is None or key in seen or key in namespace:
                 continue
             seen.add(key)
-            size, device = storage_bytes(t), str(t.device)
+            size, device = storage_bytes(t), device_str(t)
             group = merged[self.find(g)]
             group.saved[device] = group.saved.get(device, 0) + size
             label = labels.get(node_id)
@@ -303,7 +304,7 @@ def _param_names(named: list[tuple[str, torch.Tensor]]) -> dict[int, str]:
     """``id(parameter) -> its module`` (``model[0]`` for ``model[0].weight``)."""
     out: dict[int, str] = {}
     for name, t in named:
-        if isinstance(t, torch.nn.Parameter) and id(t) not in out:
+        if issubclass(type(t), torch.nn.Parameter) and id(t) not in out:
             module = module_of(name)
             if module:
                 out[id(t)] = module

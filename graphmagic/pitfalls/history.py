@@ -33,7 +33,9 @@ import torch
 from ..code.frames import resolve
 from ..memory.held import GraphHeld, HeldMemory, held_of
 from ..messages import t
-from ..tensors.info import human_bytes
+from ..tensors.info import human_bytes, is_tensor, reading
+from ..tensors.names import entries, is_user_name, items, module_tensors
+from ..tensors.names import field as instance_field
 from ..tensors.walk import nodes
 
 LIST_METHODS = frozenset({"append", "extend", "insert"})
@@ -139,12 +141,12 @@ def _reset_before(loop: ast.AST, target: str, line: int) -> bool:
 
 
 def _history_count(value: object) -> int:
-    """Graphs a value carries: 1 for a tensor with a grad_fn, the entries with one for a list."""
-    if isinstance(value, torch.Tensor):
-        return int(value.grad_fn is not None)
-    if isinstance(value, (list, tuple)):
-        return sum(1 for v in list(value)[:10_000] if isinstance(v, torch.Tensor) and v.grad_fn is not None)
-    return 0
+    """Graphs a value carries: 1 for a tensor with a grad_fn, the entries with one for a list
+    (read by type, through the built-in list methods, with ``__torch_function__`` off)."""
+    with reading():
+        if is_tensor(value):
+            return int(value.grad_fn is not None)
+        return sum(1 for v in entries(value) if is_tensor(v) and v.grad_fn is not None)
 
 
 class HistoryWatch:
@@ -175,7 +177,7 @@ class HistoryWatch:
             if iterations < 2 or not graphs or any(id(g) in reported for g in graphs):
                 continue
             reported.update(id(g) for g in graphs)
-            _report(ctx, sink, site, graphs, iterations, isinstance(value, torch.Tensor))
+            _report(ctx, sink, site, graphs, iterations, is_tensor(value))
         if sink.enabled("graph-not-needed"):
             held = held if held is not None else held_of(ctx, end)
             _eval_forwards(ctx, end, sink, held, differentiated, reported)
@@ -195,7 +197,7 @@ def _differentiated(ctx) -> set[str]:
 
 def _iterations(ctx, end, held: HeldMemory, site: Accumulation, value) -> tuple[list[GraphHeld], int]:
     """The graphs the accumulated value keeps, and how many iterations they span."""
-    if isinstance(value, torch.Tensor):
+    if is_tensor(value):
         graph = held.graph_of(site.target)
         if graph is None:
             return [], 0
@@ -203,7 +205,9 @@ def _iterations(ctx, end, held: HeldMemory, site: Accumulation, value) -> tuple[
     prefix = site.target + "["
     graphs, count = [], 0
     for name, tensor in end.named:
-        if name.startswith(prefix) and tensor.grad_fn is not None:
+        with reading():
+            kept = tensor.grad_fn is not None
+        if name.startswith(prefix) and kept:
             count += 1
             graph = held.graph_of(name)
             if graph is not None and all(g is not graph for g in graphs):
@@ -215,7 +219,7 @@ def _one_iteration(ctx, site: Accumulation) -> str | None:
     """The name on the right-hand side that holds one iteration's tensor (``loss``)."""
     for part in site.parts:
         one = resolve(part, ctx.namespace)
-        if isinstance(one, torch.Tensor) and one.grad_fn is not None:
+        if is_tensor(one) and _history_count(one):
             return part
     return None
 
@@ -230,7 +234,7 @@ def _tensor_iterations(ctx, graph: GraphHeld, site: Accumulation) -> int:
         for node in nodes([resolve(part, ctx.namespace)]):
             for child, _ in getattr(node, "next_functions", ()):
                 var = getattr(child, "variable", None) if child is not None else None
-                if isinstance(var, torch.Tensor):
+                if is_tensor(var):
                     uses[id(var)] = uses.get(id(var), 0) + 1
         ratios = [graph.uses[k] // n for k, n in uses.items() if n and k in graph.uses]
         if ratios:
@@ -318,28 +322,15 @@ def _eval_forwards(ctx, end, sink, held: HeldMemory, differentiated: set[str],
 
 
 def _eval_parameters(ns: dict) -> dict[int, str]:
-    """``id(parameter) -> model name`` for the namespace's modules in ``eval()`` mode."""
+    """``id(parameter) -> model name`` for the namespace's modules in ``eval()`` mode (their
+    ``training`` flag read from the instance ``__dict__``)."""
     out: dict[int, str] = {}
-    for name, obj in list(ns.items()):
-        if not isinstance(obj, torch.nn.Module) or name.startswith("_"):
+    for name, obj in items(ns, None):
+        if not issubclass(type(obj), torch.nn.Module) or not is_user_name(name):
             continue
-        try:
-            training = object.__getattribute__(obj, "__dict__").get("training", True)
-        except Exception:
-            continue
-        if training is False:
-            for p in _parameters(obj):
-                out.setdefault(id(p), name)
+        if instance_field(obj, "training") is False:
+            for _, p in module_tensors(name, obj):
+                if issubclass(type(p), torch.nn.Parameter):
+                    out.setdefault(id(p), name)
     return out
-
-
-def _parameters(module: torch.nn.Module):
-    stack, seen = [module], set()
-    while stack:
-        mod = stack.pop()
-        if id(mod) in seen:
-            continue
-        seen.add(id(mod))
-        yield from (p for p in mod._parameters.values() if p is not None)
-        stack.extend(m for m in mod._modules.values() if m is not None)
 
