@@ -585,37 +585,6 @@ ORDINARY = [
 
 # ---- what differs today (issue 9): one line per case; remove a line once it is fixed --------
 KNOWN = {
-    "class-property-raises":
-        "report errors in every later cell (names.named_tensors: isinstance reads __class__); "
-        "backward() of an accumulating cell raises RuntimeError from pitfall_hooks._name",
-    "getattribute-proxy":
-        "the user's __getattribute__ is called with '__class__' 26 times (isinstance in names.py)",
-    "weakref-proxies":
-        "a dead weakref.proxy in the namespace: report errors ReferenceError in every later cell",
-    "mixed-device-hint-hostile-namespace":
-        "'Custom TB Handler failed' from device.mixed_device_hint (isinstance reads __class__); "
-        "report errors",
-    "printing-torch-function":
-        "the subclass's __torch_function__ prints 14+ lines per cell (snapshot reads of "
-        "_version/is_leaf/grad_fn/untyped_storage/numel/element_size)",
-    "logging-torch-function-backward":
-        "a logging __torch_function__ records 130 calls instead of 3",
-    "logging-torch-function-trace":
-        "under --trace a logging __torch_function__ records 151 calls instead of 3",
-    "raising-torch-function":
-        "report error GraphProbe: RuntimeError('Strict forbids __get__')",
-    "function-mode-left-active":
-        "a user TorchFunctionMode left active sees graphmagic's __get__/untyped_storage/numel reads",
-    "dispatch-mode-left-active":
-        "a user TorchDispatchMode left active sees one extra aten.detach after backward "
-        "(graphview/state.summarize_grad)",
-    "list-subclass-overrides": "the list subclass's __iter__ is called 4 times",
-    "list-subclass-raises":
-        "report errors RuntimeError('no iteration') from Tracking/Graph/Memory in every later cell",
-    "dict-subclass-overrides": "the dict subclass's items() is called 4 times",
-    "dict-subclass-raises":
-        "report errors RuntimeError('no items') from Tracking/Graph/Memory in every later cell",
-    "tuple-subclass-overrides": "the tuple subclass's __iter__ prints 'pair iter' in every cell",
     "captured-autograd-backward":
         "a later plain cell's backward error gains '[... skipping hidden 1 frame]' (the captured "
         "pitfall_hooks wrapper)",
