@@ -13,7 +13,8 @@ from xml.sax.saxutils import escape
 
 ROW = 16
 BAR_W = 300
-VALUE_W = 150
+VALUE_W = 170
+GAP = 26          # between the bars' last tick label and the numbers
 TOP = 26
 CHAR_W = 6.6
 BAR = "#4c78a8"
@@ -40,7 +41,7 @@ def bar_chart(rows: list[tuple[str, str | None, float | None, float | None]], le
     """``rows``: (label, band key, norm, max |g|); ``value_head`` heads the numbers column."""
     lo, hi = decades([v for _, _, n, m in rows for v in (n, m) if v is not None])
     label_w = int(min(280, max(60, max((len(r[0]) for r in rows), default=0) * CHAR_W + 10)))
-    width = label_w + BAR_W + VALUE_W
+    width = label_w + BAR_W + GAP + VALUE_W
     height = TOP + ROW * len(rows) + 24
 
     def x(v: float) -> float:
@@ -64,7 +65,7 @@ def bar_chart(rows: list[tuple[str, str | None, float | None, float | None]], le
                    f'stroke="{GRID}" stroke-width="1"/>')
         out.append(f'<text x="{gx:.1f}" y="{TOP - 8}" text-anchor="middle" fill="{TEXT}">1e{d}</text>')
     if value_head:
-        out.append(f'<text x="{label_w + BAR_W + 8}" y="{TOP - 8}" fill="{TEXT}">{escape(value_head)}</text>')
+        out.append(f'<text x="{label_w + BAR_W + GAP}" y="{TOP - 8}" fill="{TEXT}">{escape(value_head)}</text>')
     for i, (label, _, norm, top) in enumerate(rows):
         y = TOP + i * ROW
         mid = y + ROW / 2 + 4
@@ -87,7 +88,7 @@ def bar_chart(rows: list[tuple[str, str | None, float | None, float | None]], le
             out.append(f'<line x1="{tx:.1f}" y1="{y + 1}" x2="{tx:.1f}" y2="{y + ROW - 1}" '
                        f'stroke="{TICK}" stroke-width="2"/>')
         value = f"{norm:.2e}" + (f"  {top:.2e}" if top is not None else "")
-        out.append(f'<text x="{label_w + BAR_W + 8}" y="{mid:.1f}" fill="{TEXT}">{escape(value)}</text>')
+        out.append(f'<text x="{label_w + BAR_W + GAP}" y="{mid:.1f}" fill="{TEXT}">{escape(value)}</text>')
     out.append(f'<text x="{label_w}" y="{height - 8}" fill="{TEXT}">{escape(legend)}</text>')
     out.append("</svg>")
     return "\n".join(out)
