@@ -21,6 +21,10 @@ FINDING_KINDS = (
     "leaf-moved",
     "detach-alias",
     "no-grad-path",
+    "history-kept",
+    "graph-not-needed",
+    "unused-parameter",
+    "nonfinite-grad",
 )
 
 

@@ -11,6 +11,8 @@ Fields (stable; tracking, graph and pitfalls fill them in):
   or deleted), or ``None`` before it is filled.
 - ``memory``: the memory section (bytes held before/after per device, the cell's peak).
 - ``graph``: the autograd graph section (captured as plain data; SVG rendered lazily).
+- ``gradflow``: after a cell that ran backward, the parameters that got gradients, with
+  their norms (``gradflow/view.py``).
 - ``findings``: list of ``Finding`` (see ``graphmagic.findings``); ``warnings`` is an alias.
 - ``exception``: ``"Type: message"`` of the cell's own exception, if it raised.
 - ``errors``: graphmagic's own problems while reporting (never raised into the cell).
@@ -79,6 +81,7 @@ class Report:
     variables: Section | None = None
     memory: Section | None = None
     graph: Section | None = None
+    gradflow: Section | None = None
     findings: list[Finding] = field(default_factory=list)
     exception: str | None = None
     errors: list[str] = field(default_factory=list)
@@ -93,7 +96,8 @@ class Report:
     def sections(self) -> list[tuple[str, Section]]:
         """The filled sections in display order."""
         return [(name, s) for name, s in (("graph", self.graph), ("variables", self.variables),
-                                           ("memory", self.memory)) if _filled(s)]
+                                           ("memory", self.memory), ("gradflow", self.gradflow))
+                if _filled(s)]
 
     # ---- data ---------------------------------------------------------------------
     @_in_own_language
@@ -118,6 +122,7 @@ class Report:
             "variables": section(self.variables),
             "memory": section(self.memory),
             "graph": section(self.graph),
+            "gradflow": section(self.gradflow),
             "findings": [f.to_json() for f in self.findings],
             "exception": self.exception,
             "errors": errors,

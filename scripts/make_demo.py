@@ -297,6 +297,102 @@ ind_a = a * 2
 ind_a.sum().backward()
 print(ind_a.grad)"""),
     ("code", """%autograd_config --lang en"""),
+
+    ("md", """## What autograd keeps
+
+PyTorch's FAQ opens with *Don't accumulate history across your training loop*: a tensor that
+requires grad keeps its whole graph alive, and `total_loss += loss` makes `total_loss` such a
+tensor, holding every iteration's graph. The memory part of the report says how much the graphs
+your variables keep still hold (backward nodes, saved tensors), and the finding gives the fix."""),
+    ("code", """torch.manual_seed(0)
+F = torch.nn.functional
+model = torch.nn.Sequential(torch.nn.Linear(512, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 10))
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+batches = [(torch.randn(256, 512), torch.randint(0, 10, (256,))) for _ in range(10)]"""),
+    ("code", """%%autograd --no-graph
+total_loss = 0
+for xb, yb in batches:
+    opt.zero_grad()
+    loss = F.cross_entropy(model(xb), yb)
+    loss.backward()
+    opt.step()
+    total_loss += loss      # keeps this step's graph: history-kept"""),
+    ("md", """The fix keeps a number: `.item()` (or `float(loss)`; `loss.detach()` keeps a tensor without
+history). `total_loss` is then a float and no graph outlives the loop."""),
+    ("code", """%%autograd --no-graph
+total_loss = 0
+for xb, yb in batches:
+    opt.zero_grad()
+    loss = F.cross_entropy(model(xb), yb)
+    loss.backward()
+    opt.step()
+    total_loss += loss.item()"""),
+    ("md", """A validation loop without `torch.no_grad()` builds a graph for every batch and, through
+`val_loss`, keeps them all, with the activations the ops saved for a backward pass that never
+comes: see *Autograd graphs your variables keep* in the memory part (the ReLU outputs, 2 MiB a
+batch) and the `graph-not-needed` finding."""),
+    ("code", """%%autograd --no-graph
+val_loss = 0
+for xb, yb in batches:
+    val_loss += F.cross_entropy(model(xb), yb)"""),
+    ("md", """Under `torch.no_grad()` no graph is recorded: the same loop keeps nothing, and the memory
+held by graphs drops back to what `loss` keeps (nodes only, its saved tensors freed by
+`backward()`)."""),
+    ("code", """%%autograd --no-graph
+val_loss = 0
+with torch.no_grad():
+    for xb, yb in batches:
+        val_loss += F.cross_entropy(model(xb), yb).item()"""),
+
+    ("md", """## Gradient flow
+
+After a cell that ran `backward()`, the report lists the parameters that got gradients, module
+by module, with the norm of each gradient and its largest element, drawn as bars on a log scale
+(the picture people copy "plot_grad_flow" snippets for). A deep stack of sigmoids shows the
+gradients shrinking towards the input; a layer the forward forgets gets no gradient at all
+(`unused-parameter`)."""),
+    ("code", """torch.manual_seed(0)
+class Deep(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(6))
+        self.out = torch.nn.Linear(16, 1)
+        self.aux = torch.nn.Linear(16, 1)   # an extra head the forward never uses
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.sigmoid(layer(x))
+        return self.out(x)
+
+deep = Deep()
+opt = torch.optim.SGD(deep.parameters(), lr=0.1)
+data, target = torch.randn(64, 16), torch.randn(64, 1)"""),
+    ("code", """%%autograd --no-graph
+opt.zero_grad()
+loss = F.mse_loss(deep(data), target)
+loss.backward()
+opt.step()"""),
+    ("md", """A NaN gradient from `sqrt` at 0: `torch.where` picks the safe branch in the forward, but
+backward goes through both branches, and the derivative of `sqrt` at 0 is infinite (0 × ∞ =
+NaN). The finding names the tensors whose gradient holds NaN and suggests `--anomaly`."""),
+    ("code", """%%autograd
+x = torch.tensor([0., 1., 4.], requires_grad=True)
+r = torch.where(x > 0, x.sqrt(), torch.zeros_like(x))
+r.sum().backward()
+x.grad"""),
+    ("md", """With `--anomaly` the cell runs under PyTorch's anomaly detection: `backward()` stops at the
+first op that returns NaN (so this cell is meant to fail, as it would with
+`torch.autograd.set_detect_anomaly(True)` in a plain cell), and the finding names the op and the
+cell line that made it."""),
+    ("code", """%%autograd --anomaly
+x = torch.tensor([0., 1., 4.], requires_grad=True)
+r = torch.where(x > 0, x.sqrt(), torch.zeros_like(x))
+r.sum().backward()""", RAISES),
+    ("md", """The fix makes the input of `sqrt` safe too, not only its output: no NaN, `x.grad[0]` is 0."""),
+    ("code", """%%autograd
+x = torch.tensor([0., 1., 4.], requires_grad=True)
+r = torch.where(x > 0, torch.where(x > 0, x, 1).sqrt(), torch.zeros_like(x))
+r.sum().backward()
+x.grad"""),
 ]
 
 

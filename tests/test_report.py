@@ -104,6 +104,7 @@ def test_json_round_trips_and_has_every_field():
         "variables": {"section": "variables", "rows": [1, 2]},
         "memory": {"section": "memory", "rows": [1, 2]},
         "graph": {"section": "graph", "rows": [1, 2]},
+        "gradflow": None,
         "findings": [_finding().to_json()],
         "exception": "ValueError: boom", "errors": ["TrackingProbe: oops"], "interrupted": False,
     }

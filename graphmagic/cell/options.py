@@ -35,13 +35,14 @@ class CellOptions:
     saved: bool = False
     attrs: bool = False
     engine: str = "graphmagic"
+    anomaly: bool = False
     no_warn: frozenset[str] = field(default_factory=frozenset)
     out: str | None = None
     graph_roots: tuple[str, ...] | None = None
 
 
 DEFAULTABLE = ("device", "quiet", "show_all", "trace", "show_graph", "max_nodes", "saved",
-               "attrs", "engine", "no_warn")
+               "attrs", "engine", "no_warn", "anomaly")
 
 
 def build(given: dict[str, object], defaults: dict[str, object]) -> CellOptions:

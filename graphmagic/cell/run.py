@@ -42,6 +42,7 @@ class Parts:
     tracking: Any = None
     pitfalls: Any = None
     memory: Any = None
+    gradflow: Any = None
 
 
 @dataclass(eq=False)
@@ -68,6 +69,7 @@ class CellRun:
 
 def begin(ctx: CellContext) -> CellRun:
     """Open the cell's contexts. On failure everything opened so far is closed again."""
+    from ..gradflow.probe import GradFlowProbe
     from ..memory.probe import MemoryProbe
     from ..pitfalls.probe import PitfallProbe
     from ..tracking.probe import TrackingProbe
@@ -87,6 +89,9 @@ def begin(ctx: CellContext) -> CellRun:
                 parts.tracking = TrackingProbe(ctx)
             with reporting(report, "pitfalls"):
                 parts.pitfalls = PitfallProbe.start(ctx, stack)
+            with reporting(report, "gradflow"):  # also enters --anomaly's mode on the stack
+                before = parts.tracking.before if parts.tracking is not None else None
+                parts.gradflow = GradFlowProbe(ctx, stack, before)
             with reporting(report, "memory"):
                 before = parts.tracking.before if parts.tracking is not None else None
                 parts.memory = MemoryProbe(ctx, stack, before)
@@ -184,3 +189,6 @@ def _collect(ctx: CellContext, parts: Parts, report: Report, result, exception) 
     if parts.memory is not None:
         with reporting(report, "memory"):
             report.memory = parts.memory.collect(ctx, end, tracking)
+    if parts.gradflow is not None:
+        with reporting(report, "gradflow"):
+            report.gradflow = parts.gradflow.collect(ctx, end, report)

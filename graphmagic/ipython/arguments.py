@@ -74,6 +74,11 @@ SHARED = [
     ma.argument("--engine", choices=ENGINES, default=None,
                 help="Who draws the graph: graphmagic (default) or the classic "
                      "torchviz.make_dot picture."),
+    ma.argument("--anomaly", action=argparse.BooleanOptionalAction, default=None,
+                help="Run the cell under PyTorch's anomaly detection "
+                     "(torch.autograd.set_detect_anomaly(True)): a backward pass stops at the "
+                     "first op that returns NaN, and the nonfinite-grad finding names that op "
+                     "and the cell line that made it. Slower: every op records its stack."),
     ma.argument("--no-warn", type=_kinds, default=None, metavar="KIND[,KIND]",
                 help="Silence these finding kinds (or 'all'): " + ", ".join(FINDING_KINDS) + "."),
 ]

@@ -22,6 +22,7 @@ import torch
 from . import procmem
 from ..tensors import snapshot
 from ..trace.lines import LineTrace, TraceResult
+from .held import held_of
 from .view import MemorySection
 from ..tensors.names import named_tensors
 from ..code.sites import CellCode
@@ -134,7 +135,7 @@ class MemoryProbe:
         return MemorySection(
             before=self.before_bytes, after=after.bytes_by_device(), cpu=cpu,
             cuda=self.cuda_result, trace=self.trace_result, notes=notes, cell=ctx.cell,
-            traced=ctx.options.trace)
+            traced=ctx.options.trace, autograd=held_of(ctx, end))
 
     def _cpu(self) -> dict:
         if self.cpu_reason is not None or self.hwm is None or self.rss_start is None:

@@ -12,13 +12,19 @@ from ..messages import t
 from ..display import DIM_STYLE, html_text
 from ..tensors.info import human_bytes
 from ..trace.lines import TraceResult
+from .held import HeldMemory
 
 MAX_LINE_ROWS = 12
+MAX_GRAPH_ROWS = 5
 NOISE = 1 << 20  # a CPU peak below this is not worth a section of its own
 ROW_STYLE = "border-bottom:1px solid rgba(128,128,128,.3);"
 CELL_STYLE = "padding:1px 5px;text-align:left;vertical-align:top;"
 HEAD_STYLE = "padding:1px 5px;text-align:left;vertical-align:bottom;"
 CODE_CELL = "font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;white-space:pre-wrap;"
+
+
+def _per_device(by_device: dict[str, int]) -> str:
+    return ", ".join(f"{human_bytes(n)} ({d})" for d, n in sorted(by_device.items()))
 
 
 def signed(n: int) -> str:
@@ -27,14 +33,16 @@ def signed(n: int) -> str:
 
 class MemorySection:
     def __init__(self, before: dict[str, int], after: dict[str, int], cpu: dict, cuda: list[dict],
-                 trace: TraceResult | None, notes: list[dict], cell: str, traced: bool = False):
+                 trace: TraceResult | None, notes: list[dict], cell: str, traced: bool = False,
+                 autograd: HeldMemory | None = None):
         self.before, self.after, self.cpu, self.cuda = before, after, cpu, cuda
         self.trace, self.notes, self.cell, self.traced = trace, notes, cell, traced
+        self.autograd = autograd or HeldMemory()
 
     def __bool__(self) -> bool:
         cuda = any(c["peak"] or c["end"] for c in self.cuda)
         return bool(self.before or self.after or cuda or self.notes or self.traced
-                    or (self.cpu.get("peak") or 0) >= NOISE)
+                    or (self.cpu.get("peak") or 0) >= NOISE or self.autograd)
 
     # ---- data -------------------------------------------------------------------
     def devices(self) -> list[str]:
@@ -69,7 +77,8 @@ class MemorySection:
                               "change": {d: self.after.get(d, 0) - self.before.get(d, 0)
                                          for d in self.devices()}},
                 "cpu_peak": dict(self.cpu), "cuda": [dict(c) for c in self.cuda],
-                "trace": trace, "notes": [dict(n) for n in self.notes]}
+                "trace": trace, "notes": [dict(n) for n in self.notes],
+                "autograd": self.autograd.to_json()}
 
     # ---- text -------------------------------------------------------------------
     def where(self, key) -> str:
@@ -90,6 +99,7 @@ class MemorySection:
             out.append(t("memory.cuda", device=c["device"], peak=signed(c["peak"]), end=signed(c["end"]))
                        + " " + t("memory.cuda_reset" if c["reset"] else "memory.cuda_new"))
         out += self._trace_lines()
+        out += self.autograd_lines()
         for n in self.notes:
             out.append(self._note(n))
         return [line for line in out if line]
@@ -144,6 +154,35 @@ class MemorySection:
         if r["code"]:
             parts.append("│ " + r["code"])
         return "  ".join(parts)
+
+    def autograd_lines(self) -> list[str]:
+        """What the namespace's autograd graphs hold (``memory/held.py``)."""
+        held = self.autograd
+        if not held:
+            return []
+        total = held.total()
+        saved = _per_device(total) if total else t("memory.autograd.none_saved")
+        out = [t("memory.autograd.held", graphs=len(held.graphs), nodes=held.nodes, saved=saved)]
+        holding = [g for g in held.graphs if g.saved]
+        for g in holding[:MAX_GRAPH_ROWS]:
+            names = ", ".join(g.tops[:3]) + (" …" if len(g.tops) > 3 else "")
+            out.append("· " + t("memory.autograd.graph", names=names, nodes=g.nodes,
+                                saved=_per_device(g.saved)))
+        if len(holding) > MAX_GRAPH_ROWS:
+            out.append("· " + t("memory.autograd.more", n=len(holding) - MAX_GRAPH_ROWS))
+        rest = [g for g in held.graphs if not g.saved]
+        if holding and rest:
+            out.append("· " + t("memory.autograd.nodes_only", n=len(rest), nodes=sum(g.nodes for g in rest)))
+        if held.top:
+            out.append(t("memory.autograd.top", holders="; ".join(
+                f"{h.label} {human_bytes(h.bytes)}" + (f" ({h.device})" if len(total) > 1 else "")
+                for h in held.top)))
+        hooked = sum(g.hooked for g in held.graphs)
+        if hooked:
+            out.append(t("memory.autograd.hooked", n=hooked))
+        if held.truncated:
+            out.append(t("memory.autograd.truncated"))
+        return out
 
     def _note(self, n: dict) -> str:
         size = human_bytes(n["bytes"]) if n["bytes"] is not None else "?"

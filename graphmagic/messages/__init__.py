@@ -1,7 +1,7 @@
 """The message catalogue: every user-facing text of graphmagic, in English and Chinese.
 
 Each area keeps its texts in its own module here (``core``, ``tracking``, ``graph``,
-``pitfalls``), as two dicts ``EN`` and ``ZH`` with the same keys. ``t(key, **fields)``
+``pitfalls``, ``gradflow``), as two dicts ``EN`` and ``ZH`` with the same keys. ``t(key, **fields)``
 formats the text in the current language: ``%autograd_config --lang zh`` or the
 environment variable ``GRAPHMAGIC_LANG=zh`` choose Chinese; English is the default.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 
-from . import core, graph, pitfalls, tracking
+from . import core, gradflow, graph, pitfalls, tracking
 
 LANGUAGES = ("en", "zh")
-_AREAS = (core, tracking, graph, pitfalls)
+_AREAS = (core, tracking, graph, pitfalls, gradflow)
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": {}, "zh": {}}
 for _area in _AREAS:

@@ -120,6 +120,19 @@ EN: dict[str, str] = {
     "memory.col.rise": "largest rise",
     "memory.col.inplace": "changed in place",
     "memory.col.code": "code",
+    "memory.autograd.held": "Autograd graphs your variables keep: {graphs} graph(s), {nodes} "
+                            "backward nodes; saved tensors they still hold (each storage once, "
+                            "your variables' own tensors not counted): {saved}",
+    "memory.autograd.none_saved": "none",
+    "memory.autograd.nodes_only": "{n} more graph(s) hold backward nodes only ({nodes} nodes; "
+                                  "a backward pass freed their saved tensors, or they saved none)",
+    "memory.autograd.graph": "{names}: {nodes} nodes, {saved}",
+    "memory.autograd.more": "… {n} more graphs holding saved tensors (full list in the report JSON)",
+    "memory.autograd.top": "Biggest holders: {holders}",
+    "memory.autograd.hooked": "{n} saved tensors behind saved_tensors_hooks are not counted "
+                              "(where they live is up to the hooks).",
+    "memory.autograd.truncated": "The walk stopped after 20,000 backward nodes: these figures are "
+                                 "a lower bound.",
 }
 
 ZH: dict[str, str] = {
@@ -234,4 +247,14 @@ ZH: dict[str, str] = {
     "memory.col.rise": "最大增长",
     "memory.col.inplace": "原地修改",
     "memory.col.code": "代码",
+    "memory.autograd.held": "变量保留的 autograd 计算图：{graphs} 张，{nodes} 个反向节点；"
+                            "它们仍占用的保存张量（每块存储只计一次，不含变量自身的张量）：{saved}",
+    "memory.autograd.none_saved": "无",
+    "memory.autograd.nodes_only": "另有 {n} 张计算图只保留反向节点（{nodes} 个节点；其保存张量已被"
+                                  "反向传播释放，或本来就没有保存张量）",
+    "memory.autograd.graph": "{names}：{nodes} 个节点，{saved}",
+    "memory.autograd.more": "… 另有 {n} 张保留保存张量的计算图（完整列表见报告 JSON）",
+    "memory.autograd.top": "占用最多的操作：{holders}",
+    "memory.autograd.hooked": "有 {n} 个保存张量由 saved_tensors_hooks 管理，未计入（存放位置由钩子决定）。",
+    "memory.autograd.truncated": "遍历在 20,000 个反向节点处停止：以上数字是下限。",
 }

@@ -8,7 +8,9 @@
 - ``pitfall_errors``: hints on autograd's errors (``nonscalar-backward``,
   ``backward-twice``, ``leaf-inplace``, ``saved-modified``, ``no-grad-path``);
 - ``pitfall_static``: after the cell, from its code and tensors (``leaf-moved``,
-  ``data-mutation``, ``detach-alias``).
+  ``data-mutation``, ``detach-alias``);
+- ``pitfall_history``: after the cell, from its accumulation statements and the graphs the
+  namespace keeps (``history-kept``, ``graph-not-needed``).
 
 Findings pass through the user's warning filters (``pitfall_sink``) and end up in
 ``run.report.findings``; ``--no-warn KIND`` turns kinds off.
@@ -22,6 +24,7 @@ from ..messages import t
 from . import errors as pitfall_errors
 from . import static as pitfall_static
 from .backward import BackwardWatch
+from .history import HistoryWatch
 from .nonleaf import WarningInterceptor
 from .sink import Sink, fail_cell
 
@@ -29,10 +32,12 @@ from .sink import Sink, fail_cell
 class PitfallProbe:
     """One cell's pitfall checks: hooks while it runs, hints on its exception, findings after."""
 
-    def __init__(self, ctx, sink: Sink, locator: Locator, watch: BackwardWatch | None) -> None:
+    def __init__(self, ctx, sink: Sink, locator: Locator, watch: BackwardWatch | None,
+                 enabled: set[str] = frozenset()) -> None:
         self.sink = sink
         self.loc = locator
         self.watch = watch
+        self.history = HistoryWatch(ctx) if enabled & {"history-kept", "graph-not-needed"} else None
 
     @classmethod
     def start(cls, ctx, stack) -> "PitfallProbe | None":
@@ -48,7 +53,7 @@ class PitfallProbe:
         if enabled & {"grad-accumulated", "backward-twice"}:
             watch = BackwardWatch(ctx, sink, loc, ctx.state.pitfalls, "grad-accumulated" in enabled)
             watch.install(stack)
-        return cls(ctx, sink, loc, watch)
+        return cls(ctx, sink, loc, watch, enabled)
 
     def on_exception(self, ctx, exc: BaseException) -> None:
         hint = pitfall_errors.explain(ctx, self.loc, ctx.state.pitfalls, self.watch, exc)
@@ -66,6 +71,8 @@ class PitfallProbe:
             if self.watch is not None:
                 self.watch.finish()
             pitfall_static.check(ctx, end, self.sink, self.loc, ctx.state.pitfalls)
+            if self.history is not None:
+                self.history.check(ctx, end, self.sink)
         finally:
             for finding in self.sink.sorted():
                 findings.merge(report.findings, finding)

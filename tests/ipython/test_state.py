@@ -179,4 +179,4 @@ def test_no_warn_all_does_not_touch_user_filters(ip):
     before = [id(f) for f in warnings.filters]
     run(ip, "%%autograd --no-warn all\nx = 1")
     assert [id(f) for f in warnings.filters] == before
-    assert len(FINDING_KINDS) == 10
+    assert len(FINDING_KINDS) == 14
