@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_memory_held import ground_truth
 
-from conftest import run
+from support import run
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW = {"history-kept", "graph-not-needed", "unused-parameter", "nonfinite-grad"}

@@ -36,7 +36,6 @@ class Group:
 def parameters(ns: dict, named: list[tuple[str, torch.Tensor]]) -> tuple[dict[int, Param], list[Group]]:
     """``{id(param): Param}`` in module order, and the groups."""
     params: dict[int, Param] = {}
-    groups: list[Group] = []
     first_name: dict[int, str] = {}
     for name, t in named:
         first_name.setdefault(id(t), name)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from test_memory_held import MLP, ground_truth
 from test_pitfalls_clean import NOTES, line_of
-from test_pitfalls_helpers import cell, kinds, only
+from pitfall_support import cell, kinds, only
 
-from conftest import run
+from support import run
 from graphmagic.tensors.info import human_bytes
 
 NEW = {"history-kept", "graph-not-needed"}

@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
-from test_pitfalls_helpers import cell, kinds, only
+from pitfall_support import cell, kinds, only
 
-from conftest import needs_cuda, run
+from support import needs_cuda, run
 
 NET = """torch.manual_seed(0)
 F = torch.nn.functional
