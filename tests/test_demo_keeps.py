@@ -7,7 +7,7 @@ import re
 import warnings
 from pathlib import Path
 
-from test_memory_held import ground_truth
+from support import ground_truth
 
 from support import run
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
-from pitfall_support import cell, kinds, only
+from support import cell, kinds, only
 
 from support import needs_cuda, run
 

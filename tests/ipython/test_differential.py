@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
+from support import TAG, read_corpus
 
 import nbformat
 import pytest
@@ -19,21 +19,8 @@ from graphmagic.report import JSON_MIME
 
 pytestmark = pytest.mark.notebook
 
-CORPUS = Path(__file__).parent / "corpus" / "differential.ipy"
 SETUP = "import sys\nimport torch\nfrom torch import nn\nprint(sys.prefix)"
 MAGIC = "%%autograd --device cpu\n"
-TAG = "raises-exception"
-
-
-def read_corpus(path: Path = CORPUS) -> list[tuple[str, bool]]:
-    """(source, must_raise) per cell; ``# %%`` lines separate cells."""
-    cells: list[tuple[list[str], bool]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# %%"):
-            cells.append(([], TAG in line))
-        elif cells:
-            cells[-1][0].append(line)
-    return [("\n".join(lines).strip("\n"), raises) for lines, raises in cells]
 
 
 def notebook(cells: list[tuple[str, bool]], setup: str, prefix: str):

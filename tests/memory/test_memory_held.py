@@ -7,54 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from support import needs_cuda, run
-
-MLP = ("torch.manual_seed(0)\n"
-       "model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))\n"
-       "X = torch.randn(128, 64)\ny = torch.randint(0, 10, (128,))\n"
-       "Xs = [torch.randn(128, 64) for _ in range(4)]")
-
+from support import MLP, ground_truth, needs_cuda, run
 
 def held(ip, body: str, opts: str = "--no-graph") -> dict:
     result = run(ip, f"%%autograd --out r {opts}\n{body}")
     assert result.error_in_exec is None, result.error_in_exec
     return ip.user_ns["r"].to_json()["memory"]["autograd"]
-
-
-def ground_truth(ip, body: str) -> tuple[dict[str, int], int]:
-    """Bytes per device of the distinct storages the ops of ``body`` saved (namespace
-    storages left out), and the backward nodes its kept graphs have, from a fresh run of
-    ``body`` in a copy of the namespace."""
-    import torch.nn.functional as F
-
-    ns = {k: v for k, v in ip.user_ns.items() if not k.startswith("_")}
-    ns.update(torch=torch, F=F)
-    packed: list[torch.Tensor] = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: packed.append(t) or t, lambda t: t):
-        exec(compile(body, "<ground truth>", "exec"), ns)
-    own = set()
-    for value in ns.values():
-        tensors = [value] if isinstance(value, torch.Tensor) else \
-            list(value.parameters()) if isinstance(value, torch.nn.Module) else \
-            [v for v in value if isinstance(v, torch.Tensor)] if isinstance(value, list) else []
-        own.update(t.untyped_storage().data_ptr() for t in tensors)
-    seen, total = set(), {}
-    for t in packed:
-        ptr = t.untyped_storage().data_ptr()
-        if ptr in seen or ptr in own:
-            continue
-        seen.add(ptr)
-        device = str(t.device)
-        total[device] = total.get(device, 0) + t.untyped_storage().nbytes()
-    roots = [v.grad_fn for v in ns.values() if isinstance(v, torch.Tensor) and v.grad_fn is not None]
-    nodes, stack = set(), list(roots)
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in nodes or type(node).__name__ == "AccumulateGrad":
-            continue
-        nodes.add(id(node))
-        stack += [c for c, _ in node.next_functions]
-    return total, len(nodes)
 
 
 def test_saved_bytes_of_a_chain_are_the_tensors_the_ops_saved(ip):

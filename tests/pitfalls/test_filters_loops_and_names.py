@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 from support import run
-from pitfall_support import cell, kinds, only
+from support import cell, kinds, only
 
 from graphmagic.messages import pitfalls as texts
 from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT

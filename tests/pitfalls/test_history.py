@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_memory_held import MLP, ground_truth
 from test_pitfalls_clean import NOTES, line_of
-from pitfall_support import cell, kinds, only
+from support import MLP, cell, ground_truth, kinds, only
 
 from support import run
 from graphmagic.tensors.info import human_bytes

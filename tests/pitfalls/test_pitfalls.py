@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from support import run
-from pitfall_support import cell, kinds, only
+from support import cell, kinds, only
 
 from graphmagic import AutogradPitfall
 from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT

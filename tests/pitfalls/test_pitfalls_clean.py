@@ -3,8 +3,8 @@ loops give exactly the findings they should (none, where the code is correct).""
 from __future__ import annotations
 
 import pytest
-from test_differential import read_corpus
-from pitfall_support import cell, kinds
+from support import read_corpus
+from support import cell, kinds
 
 # The study notes' cells In[92]..In[101], as written there (run in order, in one shell).
 NOTES = [

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from pitfall_support import cell, kinds, only
+from support import cell, kinds, only
 
 from support import needs_cuda
 from graphmagic.pitfalls import backward as pitfall_hooks

@@ -3,7 +3,7 @@ variable, the line and the fix, and the report holds the finding."""
 from __future__ import annotations
 
 from support import run
-from pitfall_support import cell, kinds, only, our_notes
+from support import cell, kinds, only, our_notes
 
 
 def raised(ip, body: str, options: str = ""):

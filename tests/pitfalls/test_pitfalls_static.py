@@ -2,7 +2,7 @@
 detach-alias."""
 from __future__ import annotations
 
-from pitfall_support import cell, kinds, only
+from support import cell, kinds, only
 
 
 # ---- leaf-moved ------------------------------------------------------------------------
