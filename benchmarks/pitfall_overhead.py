@@ -72,8 +72,8 @@ def per_pass(ip) -> tuple[float, float, int]:
         saved = hooks.ACTIVE.backward, hooks._originals["backward"]
         hooks.ACTIVE.backward, hooks._originals["backward"] = watch.watched_backward, noop
         try:  # the path Tensor.backward takes in a cell: trampoline -> handler -> original
-            direct = min(timeit.repeat(lambda: noop(loss, None, None, False, inputs=None), number=20000, repeat=7))
-            watched = min(timeit.repeat(lambda: hooks.backward(loss, None, None, False, inputs=None), number=20000, repeat=7))
+            direct = min(timeit.repeat(lambda: noop(loss, None, None, False, inputs=None), number=20000, repeat=7, timer=time.thread_time))
+            watched = min(timeit.repeat(lambda: hooks.backward(loss, None, None, False, inputs=None), number=20000, repeat=7, timer=time.thread_time))
         finally:
             hooks.ACTIVE.backward, hooks._originals["backward"] = saved
         costs.append((watched - direct) / 20000 * 1e6)

@@ -8,7 +8,7 @@ import torch
 
 from ..cell.options import DEFAULT_MAX_NODES
 from . import details
-from .capture import DATA, Capture, op_name
+from .capture import DATA, Capture, op_of
 from .collapse import Plan, collapse
 from .copies import split_shared_leaves
 from .levels import levels
@@ -106,7 +106,8 @@ def _assemble(cap: Capture, plan: Plan | None, root_keys: dict[int, str]) -> Gra
         key = cap.key[i]
         if cap.fn[i] >= 0 or key < 0:
             ids[i] = f"o{i}"
-            graph.nodes[ids[i]] = OpNode(id=ids[i], name=cap.label[i], op=op_name(cap.label[i]))
+            fn = cap.fns[cap.fn[i]] if cap.fn[i] >= 0 else None
+            graph.nodes[ids[i]] = OpNode(id=ids[i], name=cap.label[i], op=op_of(fn, cap.label[i]))
             continue
         ids[i] = f"t{i}"
         node = tensor_node(ids[i], cap.names.get(key, []), cap.tensors[key])

@@ -23,6 +23,7 @@ from ..tensors.info import SAFE_WALK_LIMIT, storage_key
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BACKWARD = re.compile(r"Backward\d*$")
 _NAMES: dict[type, str] = {}
+_OPS: dict[type, str] = {}
 LEAF = "AccumulateGrad"
 DATA, DETACH = 0, 1
 WALK_LIMIT = SAFE_WALK_LIMIT
@@ -45,6 +46,19 @@ def fn_name(fn) -> str:
             name = kind.__name__
         _NAMES[kind] = name
     return name
+
+
+def op_of(fn, label: str) -> str:
+    """What an op node is called: a custom ``torch.autograd.Function``'s own class name
+    (``Sq`` for ``SqBackward``, ``CompiledFunction`` for ``torch.compile``), else the forward
+    op of a built-in node (``MulBackward0`` -> ``mul``). Cached per node class."""
+    kind = type(fn)
+    op = _OPS.get(kind)
+    if op is None:
+        forward = getattr(kind, "_forward_cls", None)
+        name = getattr(forward, "__name__", None) if isinstance(forward, type) else None
+        op = _OPS[kind] = name or op_name(label)
+    return op
 
 
 class Capture:

@@ -14,15 +14,18 @@ def graph_section(ctx, end, tracking) -> GraphView | None:
     sel = select(ctx.namespace, backward_exprs, result=end.result,
                  count=ctx.execution_count, changed=changed, graph_roots=opts.graph_roots,
                  named=end.named)
+
+    def own_engine():
+        return build_graph(sel.roots, sel.named, candidates=sel.candidates,
+                           detach_candidates=sel.detach_candidates,
+                           max_nodes=opts.max_nodes, saved=opts.saved, attrs=opts.attrs,
+                           backward_ran=sel.backward_ran)
+
     if opts.engine == "torchviz":
         from .torchviz_engine import torchviz_view
 
         view = torchviz_view(final_roots(sel.roots, sel.candidates), sel.named, saved=opts.saved,
-                             attrs=opts.attrs, notes=sel.notes)
+                             attrs=opts.attrs, notes=sel.notes, fallback=own_engine)
     else:
-        graph = build_graph(sel.roots, sel.named, candidates=sel.candidates,
-                            detach_candidates=sel.detach_candidates,
-                            max_nodes=opts.max_nodes, saved=opts.saved, attrs=opts.attrs,
-                            backward_ran=sel.backward_ran)
-        view = GraphView(graph, notes=sel.notes)
+        view = GraphView(own_engine(), notes=sel.notes)
     return view if view else None

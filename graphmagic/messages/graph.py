@@ -65,6 +65,10 @@ EN: dict[str, str] = {
                                      "RuntimeError), so they are left out; the default engine "
                                      "shows them as freed.",
     "graph.torchviz_failed": "--engine torchviz: torchviz.make_dot failed: {error}",
+    "graph.torchviz_freed": "--engine torchviz: torchviz.make_dot reads the values this graph "
+                            "saved, and backward() has freed them (it raises RuntimeError).",
+    "graph.torchviz_fallback": "torchviz could not draw this graph: graphmagic's own engine drew "
+                               "it.",
 }
 
 ZH: dict[str, str] = {
@@ -129,4 +133,7 @@ ZH: dict[str, str] = {
                                      "无法显示保存的张量或属性（会抛出 RuntimeError），因此省略了"
                                      "它们；默认引擎会把它们显示为已释放。",
     "graph.torchviz_failed": "--engine torchviz：torchviz.make_dot 失败：{error}",
+    "graph.torchviz_freed": "--engine torchviz：torchviz.make_dot 要读取这张图保存的值，"
+                            "而 backward() 已经释放了它们（会抛出 RuntimeError）。",
+    "graph.torchviz_fallback": "torchviz 无法画出这张图：改由 graphmagic 自己的引擎画出。",
 }
