@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..cell.source import CellSource
+from .frames import segment
 
 MOVE_METHODS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "type"})
 OPTIMIZER_METHODS = frozenset({"step"})
@@ -25,7 +26,8 @@ class Site:
     line: int          # notebook line (the %%autograd line is 1)
     how: str = ""      # short description of the construct: 'Y += X', 'Z[:] = ...', '.add_()'
     static: bool = False  # inside a loop or function: the line is where it is written
-    detail: str = ""   # extra text (a right-hand side, a call's first argument)
+    detail: str = ""   # extra text: an assignment's right-hand side, a backward() target,
+                       # as written
 
 
 @dataclass
@@ -85,9 +87,19 @@ def _is_no_grad(item: ast.withitem) -> bool:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, lines: tuple[str, ...] = ()) -> None:
         self.facts = CodeFacts()
         self.depth = 0  # loops and function bodies entered
+        self.lines = list(lines)
+
+    def written(self, node: ast.AST) -> str:
+        """``node``'s source as the cell writes it (``(x*x).sum()``, not re-spaced)."""
+        try:
+            text = segment(self.lines, node.lineno, node.end_lineno, node.col_offset,
+                           node.end_col_offset)
+        except (AttributeError, TypeError):
+            text = None
+        return text if text else ast.unparse(node)
 
     def site(self, node: ast.AST, expr: ast.AST | str, how: str, detail: str = "") -> Site:
         text = expr if isinstance(expr, str) else ast.unparse(expr)
@@ -148,7 +160,7 @@ class _Scanner(ast.NodeVisitor):
                 f.computed_slice_assigns.append(site)
             return
         if isinstance(target, (ast.Name, ast.Attribute)):
-            site = self.site(node, target, "=")
+            site = self.site(node, target, "=", self.written(value) if value is not None else "")
             f.assigned[site.expr].append(site)
             self._classify_value(target, value, node)
 
@@ -201,9 +213,10 @@ class _Scanner(ast.NodeVisitor):
             elif method in ("backward", "grad") and ast.unparse(obj) in ("torch.autograd", "autograd"):
                 first = _first_argument(node, "tensors" if method == "backward" else "outputs")
                 if first is not None:
-                    f.backward_calls.append(self.site(node, first, f"torch.autograd.{method}()"))
+                    f.backward_calls.append(self.site(node, first, f"torch.autograd.{method}()",
+                                                      self.written(first)))
             elif method == "backward":
-                f.backward_calls.append(self.site(node, obj, ".backward()"))
+                f.backward_calls.append(self.site(node, obj, ".backward()", self.written(obj)))
             elif method == "retain_grad":
                 f.retain_grad_calls.append(self.site(node, obj, ".retain_grad()"))
             elif method in OPTIMIZER_METHODS:
@@ -228,7 +241,7 @@ _OPS = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "MatMult": "@", "Pow": 
 
 def scan(source: CellSource) -> CodeFacts:
     """The static facts of ``source``'s body (empty when it does not parse)."""
-    scanner = _Scanner()
+    scanner = _Scanner(source.lines)
     if source.tree is not None:
         scanner.visit(source.tree)
     return scanner.facts

@@ -18,8 +18,28 @@ EN: dict[str, str] = {
     "pitfalls.accumulated.anon": "a leaf of shape {shape}",
     "pitfalls.accumulated.message": "{var}.grad was not zeroed between backward passes: it now holds "
                                     "the sum of {passes} passes (the first at {first}).",
-    "pitfalls.accumulated.fix": "zero the gradients before each backward(): optimizer.zero_grad(), "
-                                "or {var}.grad.zero_() (or {var}.grad = None)",
+    "pitfalls.accumulated.message_module": "The .grad of {n} parameters of {owner} ({names}) was not "
+                                           "zeroed between backward passes: each now holds the sum "
+                                           "of {passes} passes (the first at {first}).",
+    "pitfalls.accumulated.message_optimizer": "The .grad of the {n} tensors {owner} updates ({names}) "
+                                              "was not zeroed between backward passes: each now holds "
+                                              "the sum of {passes} passes (the first at {first}).",
+    "pitfalls.accumulated.message_anon": "The .grad of {leaf} was not zeroed between backward passes: "
+                                         "it now holds the sum of {passes} passes (the first at "
+                                         "{first}).",
+    "pitfalls.accumulated.message_anon_many": "The .grad of {n} leaves, each {leaf}, was not zeroed "
+                                              "between backward passes: each now holds the sum of "
+                                              "{passes} passes (the first at {first}).",
+    "pitfalls.accumulated.fix": "zero it before each backward(): {var}.grad = None (or "
+                                "{var}.grad.zero_())",
+    "pitfalls.accumulated.fix_zero_grad": "call {owner}.zero_grad() before each backward()",
+    "pitfalls.accumulated.fix_anon": "set the leaf's .grad to None before each backward(); keep a "
+                                     "name for the leaf so that you can",
+    "pitfalls.leaf_made": "the leaf made at {where} ({expr})",
+    "pitfalls.leaf_was": "the leaf that {name} held at {where}",
+    # what backward() differentiated (the graph's roots)
+    "pitfalls.root_at": "the tensor differentiated at {where}",
+    "pitfalls.root_elsewhere": "{expr} ({where})",
     # nonscalar-backward
     "pitfalls.nonscalar.message": "{var} has shape {shape}: backward() without an argument needs a "
                                   "scalar (a single element).",
@@ -114,8 +134,25 @@ ZH: dict[str, str] = {
     "pitfalls.accumulated.anon": "形状为 {shape} 的叶子张量",
     "pitfalls.accumulated.message": "{var}.grad 在两次反向传播之间没有清零：它现在是 {passes} 次反向传播"
                                     "梯度的累加和（第一次：{first}）。",
-    "pitfalls.accumulated.fix": "每次 backward() 之前先把梯度清零：optimizer.zero_grad()，"
-                                "或 {var}.grad.zero_()（或 {var}.grad = None）",
+    "pitfalls.accumulated.message_module": "{owner} 的 {n} 个参数（{names}）的 .grad 在两次反向传播之间"
+                                           "没有清零：每个现在都是 {passes} 次反向传播梯度的累加和"
+                                           "（第一次：{first}）。",
+    "pitfalls.accumulated.message_optimizer": "{owner} 更新的 {n} 个张量（{names}）的 .grad 在两次反向"
+                                              "传播之间没有清零：每个现在都是 {passes} 次反向传播梯度的"
+                                              "累加和（第一次：{first}）。",
+    "pitfalls.accumulated.message_anon": "{leaf}的 .grad 在两次反向传播之间没有清零：它现在是 {passes} "
+                                         "次反向传播梯度的累加和（第一次：{first}）。",
+    "pitfalls.accumulated.message_anon_many": "{n} 个叶子张量（都是{leaf}）的 .grad 在两次反向传播之间"
+                                              "没有清零：每个现在都是 {passes} 次反向传播梯度的累加和"
+                                              "（第一次：{first}）。",
+    "pitfalls.accumulated.fix": "每次 backward() 之前先清零：{var}.grad = None（或 {var}.grad.zero_()）",
+    "pitfalls.accumulated.fix_zero_grad": "每次 backward() 之前调用 {owner}.zero_grad()",
+    "pitfalls.accumulated.fix_anon": "每次 backward() 之前把该叶子张量的 .grad 设为 None；"
+                                     "为它保留一个变量名，这样才能做到",
+    "pitfalls.leaf_made": "{where}创建的叶子张量（{expr}）",
+    "pitfalls.leaf_was": "{where}时 {name} 所指的叶子张量",
+    "pitfalls.root_at": "{where}求导的张量",
+    "pitfalls.root_elsewhere": "{expr}（{where}）",
     # nonscalar-backward
     "pitfalls.nonscalar.message": "{var} 的形状是 {shape}：不带参数的 backward() 只能用于标量"
                                   "（只有一个元素的张量）。",

@@ -57,6 +57,7 @@ class Tracking:
     state_changes: dict[str, list[str]] = field(default_factory=dict)
     unchanged: list[str] = field(default_factory=list)
     exact_lines: bool = False
+    former: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # see compare()
 
     def status(self, name: str) -> str:
         return self.changed.get(name, "unchanged")
@@ -139,6 +140,7 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         if not same:
             detail, args = _rebound_detail(a, b, before, after, before_storages)
             mark(name, "rebound", detail, traced_bind or code.bound(name), **args)
+            _note_former(tr, name, b, before, after)
             continue
         if a.storage != b.storage:
             mark(name, "in-place", "storage-replaced", code.changed_in_place(name, via_data=True)
@@ -162,9 +164,18 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         if name not in after.facts:
             alive = before.alive(b.id) is not None
             mark(name, "deleted", "still-referenced" if alive else "freed", code.removed(name))
+            _note_former(tr, name, b, before, after)
 
     _propagate_through_aliases(tr)
     return tr
+
+
+def _note_former(tr: Tracking, name: str, b: TensorFacts, before: Snapshot, after: Snapshot) -> None:
+    """``former[id] = (name, line)``: the tensor ``name`` held before the cell rebound or
+    deleted it at ``line``, still alive now (the graph labels it ``x (before line 3)``)."""
+    if b.id not in tr.former and before.alive(b.id) is not None and b.id not in after.names:
+        lines = [r.line for r in tr.lines.get(name, []) if r.cell == tr.cell]
+        tr.former[b.id] = (name, min(lines) if lines else None)
 
 
 def _inplace_lines(name: str, code: CellCode, trace: Trace | None) -> list[LineRef]:
