@@ -9,6 +9,7 @@ marked ``static`` (the line is a guess about when it ran).
 from __future__ import annotations
 
 import ast
+import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class CodeFacts:
     no_grad_lines: set[int] = field(default_factory=set)   # lines under `with torch.no_grad()`
     # names bound by `for NAME in ...` (how 'for', detail the iterable) and `with ... as NAME` ('with')
     loop_targets: dict[str, list[Site]] = field(default_factory=lambda: defaultdict(list))
+    zero_grads: list[Site] = field(default_factory=list)   # opt.zero_grad(): expr opt
+    # names passed to a function that may change them in place (a user function such as
+    # sgd([w, b], lr), or an in-place API like nn.init.normal_(w)): expr the name
+    passed: dict[str, list[Site]] = field(default_factory=lambda: defaultdict(list))
 
     def lines_for(self, expr: str) -> list[Site]:
         """Every site that binds or changes ``expr`` in place, in line order."""
@@ -219,8 +224,15 @@ class _Scanner(ast.NodeVisitor):
                 f.backward_calls.append(self.site(node, obj, ".backward()", self.written(obj)))
             elif method == "retain_grad":
                 f.retain_grad_calls.append(self.site(node, obj, ".retain_grad()"))
+            elif method == "zero_grad":
+                f.zero_grads.append(self.site(node, obj, ".zero_grad()"))
             elif method in OPTIMIZER_METHODS:
                 f.optimizer_steps.append(self.site(node, obj, ".step()"))
+        if _may_change_arguments(func):
+            how = ast.unparse(func) + "()"
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                for name in {n.id for n in ast.walk(arg) if isinstance(n, ast.Name)}:
+                    f.passed[name].append(self.site(node, name, how))
         for kw in node.keywords:
             if kw.arg == "out" and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Subscript)):
                 site = self.site(node, _root_tensor_expr(kw.value), "out=")
@@ -232,6 +244,14 @@ class _Scanner(ast.NodeVisitor):
                 and ast.unparse(node.value) not in ("torch.autograd", "autograd"):
             self.facts.grad_reads.append(self.site(node, node.value, ".grad"))
         self.generic_visit(node)
+
+
+def _may_change_arguments(func: ast.AST) -> bool:
+    """A call that may change its arguments in place: a function of the user's (not a
+    builtin such as print), or an in-place API (``nn.init.normal_``)."""
+    if isinstance(func, ast.Name):
+        return not hasattr(builtins, func.id)
+    return isinstance(func, ast.Attribute) and func.attr.endswith("_") and not func.attr.startswith("_")
 
 
 _OPS = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "MatMult": "@", "Pow": "**",

@@ -35,7 +35,7 @@ import sys
 import weakref
 from collections import deque
 from itertools import repeat
-from operator import is_not
+from operator import attrgetter, call, is_not
 
 import torch
 
@@ -50,6 +50,7 @@ from .sink import where_text
 from .state import GradRecord, Made, PitfallState
 
 MAX_SITES = 64      # call sites whose roots are kept per cell
+_GRAD = attrgetter("grad")
 NAMES_SHOWN = 4     # tensors named in a grouped finding
 
 
@@ -60,11 +61,19 @@ def _is_nonzero(grad: torch.Tensor) -> bool:
         return False
 
 
-def _pointer(tensor: torch.Tensor) -> int | None:
+def _ref(tensor: torch.Tensor):
+    """A weak reference to ``tensor`` (a dead one for the odd object that has none)."""
     try:
-        return tensor.data_ptr() or None
-    except Exception:  # no storage (some tensor subclasses)
-        return None
+        return weakref.ref(tensor)
+    except TypeError:
+        return _DEAD
+
+
+def _dead():
+    return None
+
+
+_DEAD = _dead
 
 
 class Differentiated:
@@ -94,13 +103,14 @@ class BackwardWatch:
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
         self.calls = 0
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
+        self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
         self.cpu_only = True              # every known leaf lives on the CPU
         self.freed: deque = deque(maxlen=64)  # (weakref to root, site) of this cell's passes
         self.last_freed: tuple[str, int] | None = None
         self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
         self.steps = False  # the cell calls .step(), or an optimizer is at hand
-        self.sites: dict[tuple, Differentiated] = {}   # (filename, line, index) -> latest root
+        self.sites: dict[tuple, Differentiated] = {}   # (filename, line[, index]) -> latest root
         self._targets: dict[tuple, list[tuple[str, list[str]]]] = {}
         self._busy = False
         self._owners: tuple | None = None  # names, optimizers, their sizes, written
@@ -116,6 +126,7 @@ class BackwardWatch:
     def uninstall(self) -> None:
         self._keep_freed()
         self.known.clear()
+        self.refs = []
         self._known_ids.clear()
         self._owners = None
 
@@ -131,32 +142,47 @@ class BackwardWatch:
         __tracebackhide__ = True  # noqa: F841
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
             return original(*args, **kwargs)
-        at = 2 if which == "backward" else 3  # position of retain_graph
         filename, cells = self.loc.filename, self.loc.cells
         frame = sys._getframe(3)
         while frame is not None:
-            name = frame.f_code.co_filename
-            if name == filename or name in cells:
+            code_file = frame.f_code.co_filename
+            if code_file == filename or code_file in cells:
                 break
             frame = frame.f_back
-        site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+        site = (code_file, frame.f_lineno) if frame is not None else None
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
             before = self._before(tensors) if self.accumulate and which == "backward" else None
             result = original(*args, **kwargs)
-            if before is not None:
+            if before is True:  # every known .grad was None: nothing could add up
+                self.state.fresh = (self.state.passes, site)
+            elif before is not None:
                 self._after(before, site)
+            at = 2 if which == "backward" else 3  # position of retain_graph
             retain = args[at] if len(args) > at else kwargs.get("retain_graph")
             if retain is None:
                 retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
-            roots = [tensors] if isinstance(tensors, torch.Tensor) else roots_of(tensors)
-            refs = [weakref.ref(root) for root in roots]
-            if not retain:
-                self.freed.extend(zip(refs, repeat(site)))
-                self.last_freed = site
-            if self.record_roots and site is not None:
-                self._record(roots, refs, site, frame)
+            if isinstance(tensors, torch.Tensor):  # the common case, kept short
+                ref = weakref.ref(tensors)
+                if not retain:
+                    self.freed.append((ref, site))
+                    self.last_freed = site
+                if self.record_roots and site is not None:
+                    entry = self.sites.get(site)
+                    if entry is not None and (entry.passes + 1) & entry.passes:
+                        entry.passes += 1   # no graph to capture on this pass
+                        entry.ref = ref
+                    else:
+                        self._record([tensors], [ref], site, frame)
+            else:
+                roots = roots_of(tensors)
+                refs = [weakref.ref(root) for root in roots]
+                if not retain:
+                    self.freed.extend(zip(refs, repeat(site)))
+                    self.last_freed = site
+                if self.record_roots and site is not None:
+                    self._record(roots, refs, site, frame)
         finally:
             self._busy = False
             del frame
@@ -171,7 +197,7 @@ class BackwardWatch:
         if targets is None:
             targets = self._targets[site] = self._read_site(site)
         for i, (root, ref) in enumerate(zip(roots, refs)):
-            key = (*site, i)
+            key = site if i == 0 else (*site, i)
             entry = self.sites.get(key)
             if entry is None:
                 if len(self.sites) >= MAX_SITES:
@@ -266,36 +292,39 @@ class BackwardWatch:
         state.passes += 1
         if self.calls & (self.calls - 1) == 0:
             self._learn(roots_of(tensors))
-        known = self.known
-        if not known:
+        refs = self.refs
+        if not refs:
             return None
         try:
-            found = [ref() for ref, _ in known]
-            grads = [leaf.grad for leaf in found]
+            grads = list(map(_GRAD, map(call, refs)))
         except AttributeError:  # a known leaf is gone
-            self.known = known = [(r, rec) for r, rec in known if r() is not None]
-            found = [ref() for ref, _ in known]
-            grads = [leaf.grad for leaf in found]
+            self.known = [(r, rec) for r, rec in self.known if r() is not None]
+            self.refs = refs = [r for r, _ in self.known]
+            grads = list(map(_GRAD, map(call, refs)))
         if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
             return True
         fresh_pass, fresh_site = state.fresh
         seen = []
-        for leaf, old, (_, record) in zip(found, grads, known):
+        for old, (ref, record) in zip(grads, self.known):
+            leaf = ref()
             if old is None:
-                seen.append((leaf, record, None, None, 0, False))
+                seen.append((leaf, record, None, 0, False))
                 continue
-            pointer, version = _pointer(old), old._version
+            version = old._version
             if record.after_pass < fresh_pass:  # a fresh pass since our last look
-                record.pointer, record.version, record.leaf_version = None, -1, -1
+                record.grad, record.version, record.leaf_version = None, -1, -1
                 record.passes, record.first = 1, fresh_site
-            if pointer is not None and pointer == record.pointer and version != record.version:
+            last = record.grad
+            if last is not None and last() is old and version != record.version:
                 summing = False  # changed in place since our last pass: zeroed
-            elif record.tested is not None and record.tested[:2] == (pointer, version):
-                summing = record.tested[2]
             else:
-                summing = _is_nonzero(old)
-                record.tested = (pointer, version, summing)
-            seen.append((leaf, record, old, pointer, version, summing))
+                tested = record.tested
+                if tested is not None and tested[1] == version and tested[0]() is old:
+                    summing = tested[2]
+                else:
+                    summing = _is_nonzero(old)
+                    record.tested = (_ref(old), version, summing)
+            seen.append((leaf, record, old, version, summing))
         return seen
 
     def _after(self, seen, site) -> None:
@@ -304,11 +333,8 @@ class BackwardWatch:
         an optimizer can step, it waits until the leaf's next pass (updated, then zeroed:
         fine) or the cell's end."""
         state = self.state
-        if seen is True:
-            state.fresh = (state.passes, site)
-            return
         now, dropped = [], []
-        for leaf, record, old, pointer, version, summing in seen:
+        for leaf, record, old, version, summing in seen:
             new = leaf.grad
             if new is None or (new is old and new._version == version):
                 continue  # this pass did not reach the leaf
@@ -331,7 +357,10 @@ class BackwardWatch:
                     self.pending[id(leaf)] = (weakref.ref(leaf), record)
             else:
                 record.passes, record.first = 1, site
-            record.pointer, record.version = _pointer(new), new._version
+            last = record.grad
+            if last is None or last() is not new:
+                record.grad = _ref(new)
+            record.version = new._version
             record.leaf_version = leaf._version
             record.after_pass = state.passes
         for pending_site, items in _by_site(dropped).items():
@@ -353,6 +382,12 @@ class BackwardWatch:
 
     def _learn(self, roots: list[torch.Tensor]) -> None:
         self.known = [(ref, record) for ref, record in self.known if ref() is not None]
+        try:
+            self._learn_leaves(roots)
+        finally:
+            self.refs = [ref for ref, _ in self.known]
+
+    def _learn_leaves(self, roots: list[torch.Tensor]) -> None:
         names = None
         for leaf in leaves(roots):
             ref = self._known_ids.get(id(leaf))

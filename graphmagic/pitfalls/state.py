@@ -19,11 +19,11 @@ class Made:
 @dataclass(slots=True)
 class GradRecord:
     """A leaf's ``.grad`` as the last backward pass we saw left it (plain data)."""
-    pointer: int | None = None        # its data_ptr
+    grad: object = None               # a weak reference to it
     version: int = -1                 # its version
     passes: int = 0                   # passes summed in it since it was last zeroed
     first: tuple[str, int] | None = None  # (cell filename, line) of the first of them
-    tested: tuple[int | None, int, bool] | None = None  # (pointer, version, nonzero) seen
+    tested: tuple[object, int, bool] | None = None  # (weak ref, version, nonzero) of a .grad seen
     leaf_version: int = -1            # the leaf's own version after that pass
     pending: tuple[str, int] | None = None  # site of a sum that an optimizer step may still use
     intended: bool = False            # its sums were once used by an update, then zeroed

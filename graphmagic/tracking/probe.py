@@ -30,6 +30,7 @@ weak references), which memory and ``--trace`` start from.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -37,7 +38,7 @@ import torch
 from . import aliasing
 from ..tensors import snapshot
 from ..tensors.names import named_tensors
-from ..code.sites import CellCode, LineRef
+from ..code.sites import CellCode, LineRef, root_of
 from ..tensors.snapshot import Snapshot, TensorFacts
 
 STATUSES = ("new", "rebound", "in-place", "deleted")
@@ -58,6 +59,7 @@ class Tracking:
     unchanged: list[str] = field(default_factory=list)
     exact_lines: bool = False
     former: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # see compare()
+    grad_lines: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     def status(self, name: str) -> str:
         return self.changed.get(name, "unchanged")
@@ -95,10 +97,11 @@ class Trace:
 def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             code: CellCode, digests: dict[str, bytes | None] | None = None,
             trace: Trace | None = None, result_names: frozenset[str] = frozenset(),
-            known: dict[str, tuple] | None = None) -> Tracking:
+            known: dict[str, tuple] | None = None, now: dict[str, str] | None = None) -> Tracking:
     """Classify every name of ``before`` and ``after``. ``current`` maps the after names to
     their tensors (used only during the call, to tell a reused id from the same object).
-    ``known``: relations remembered from earlier cells (see ``remember_relations``)."""
+    ``known``: relations remembered from earlier cells (see ``remember_relations``).
+    ``now``: for a name that no longer holds a tensor but still exists, the type it holds."""
     digests = digests or {}
     tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
                   exact_lines=trace is not None)
@@ -119,6 +122,8 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         traced_bind = trace.bound.get(name) if trace else None
         if name in result_names:
             others = [n for n in after.names.get(a.id, []) if n != name and n not in result_names]
+            others += [f"{n}.grad" for n, f in after.facts.items()
+                       if f.grad_id == a.id and n not in result_names]   # x.grad as Out[n]
             if others:
                 mark(name, "new", "same-tensor", code.result_line(), other=others[0])
             else:
@@ -139,7 +144,13 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         same = a.id == b.id and before.alive(b.id) is obj and obj is not None
         if not same:
             detail, args = _rebound_detail(a, b, before, after, before_storages)
-            mark(name, "rebound", detail, traced_bind or code.bound(name), **args)
+            lines = traced_bind or code.bound(name)
+            first = min((r.line for r in lines), default=0)
+            later = [r for r in _inplace_lines(name, code, trace) if r.line > first or r.cell != code.cell]
+            if a.version and later:   # bound anew, then changed in place: say both
+                args["then_at"] = later[0].line
+                lines = lines + later
+            mark(name, "rebound", detail, lines, **args)
             _note_former(tr, name, b, before, after)
             continue
         if a.storage != b.storage:
@@ -158,16 +169,48 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             changes = _state_changes(a, b)
             if changes:
                 tr.state_changes[name] = changes
+                if "grad" in changes:
+                    tr.grad_lines[name] = _grad_lines(name, code)
             tr.unchanged.append(name)
 
     for name, b in before.facts.items():
         if name not in after.facts:
-            alive = before.alive(b.id) is not None
-            mark(name, "deleted", "still-referenced" if alive else "freed", code.removed(name))
+            if now and name in now:   # u = 'text': the name is bound to something else
+                mark(name, "rebound", "now-a", code.bound(name), type=now[name])
+            else:
+                mark(name, "deleted", _where_it_went(before, b.id), code.removed(name))
             _note_former(tr, name, b, before, after)
 
     _propagate_through_aliases(tr)
     return tr
+
+
+def _where_it_went(before: Snapshot, tensor_id: int) -> str:
+    """``freed``; ``still-referenced`` when a reference outside graphmagic keeps the tensor
+    (a list, another module, IPython's Out); ``kept-by-torch`` when only PyTorch itself
+    does (an autograd graph that saved it or uses it as a leaf)."""
+    tensor = before.alive(tensor_id)
+    if tensor is None:
+        return "freed"
+    probe = object()
+    outside = sys.getrefcount(tensor) - sys.getrefcount(probe)  # both: a local and the argument
+    return "still-referenced" if outside > 0 else "kept-by-torch"
+
+
+def _grad_lines(name: str, code: CellCode) -> tuple[int | None, int | None]:
+    """``(zeroed at, backward at)``: the first line of this cell that zeroes ``name.grad``
+    (``.zero_()``, ``zero_grad()``, or a function ``name`` is passed to, such as
+    ``sgd([w, b], lr)``), and the first backward() line after it (or at all)."""
+    facts = code.facts
+    grad = f"{name}.grad"
+    zeroing = [s.line for s in facts.inplace.get(grad, ())]
+    zeroing += [s.line for s in facts.data_mutations if s.expr == grad]
+    zeroing += [s.line for s in facts.zero_grads]
+    zeroing += [s.line for s in facts.passed.get(root_of(name), ())]
+    backward = sorted(s.line for s in facts.backward_calls)
+    zero = min(zeroing) if zeroing else None
+    after = [line for line in backward if zero is None or line > zero]
+    return zero, (after[0] if after else (backward[0] if backward else None))
 
 
 def _note_former(tr: Tracking, name: str, b: TensorFacts, before: Snapshot, after: Snapshot) -> None:
@@ -179,9 +222,16 @@ def _note_former(tr: Tracking, name: str, b: TensorFacts, before: Snapshot, afte
 
 
 def _inplace_lines(name: str, code: CellCode, trace: Trace | None) -> list[LineRef]:
+    """Where ``name`` was changed in place: --trace's lines, else the cell's in-place
+    sites, else the lines of this cell that passed it to a function (``sgd([w, b], lr)``
+    changes w inside a function of an earlier cell: the calling line is the useful one)."""
     if trace is not None and trace.inplace.get(name):
-        return trace.inplace[name]
-    return code.changed_in_place(name)
+        lines = trace.inplace[name]
+        if all(r.cell == code.cell for r in lines):
+            return lines
+        calls = code.refs(code.facts.passed.get(root_of(name), ()))
+        return [r for r in lines if r.cell == code.cell] + calls or lines
+    return code.changed_in_place(name) or code.refs(code.facts.passed.get(root_of(name), ()))
 
 
 def _temporary(name: str, code: CellCode) -> str:
@@ -287,7 +337,10 @@ class TrackingProbe:
         current = dict(named)
         after = snapshot.take(named)
         known = ctx.state.relations
+        ns = ctx.namespace
+        now = {name: type(ns[name]).__name__ for name in self.before.facts
+               if name not in after.facts and name.isidentifier() and name in ns}
         tracking = compare(self.before, after, current, self.code, self.digests, trace,
-                           frozenset(n for n, _ in result), known)
+                           frozenset(n for n, _ in result), known, now)
         remember_relations(known, tracking)
         return tracking
