@@ -47,6 +47,8 @@ EN: dict[str, str] = {
                                           "needs a single element.",
     "pitfalls.nonscalar.fix": "{var}.sum().backward(), or {var}.backward(torch.ones_like({var})) — "
                               "the two are the same",
+    "pitfalls.nonscalar.fix_anon": "call .sum().backward() on it, or pass .backward() a gradient of "
+                                   "its shape (torch.ones_like of it) — the two are the same",
     # backward-twice
     "pitfalls.twice.message": "backward() through the graph of {var} ran again, but the backward() "
                               "at {first} already freed the values that graph saved.",
@@ -54,8 +56,13 @@ EN: dict[str, str] = {
                                       "earlier backward() already freed the values that graph saved.",
     "pitfalls.twice.fix": "pass retain_graph=True to the backward() at {first} if you need a second "
                           "pass, or recompute {var} before calling backward() again",
+    "pitfalls.twice.fix_anon": "pass retain_graph=True to the backward() at {first} if you need a "
+                               "second pass, or compute the tensor again before calling backward() "
+                               "again",
     "pitfalls.twice.fix_nofirst": "pass retain_graph=True to the first backward(), or recompute "
                                   "{var} before calling backward() again",
+    "pitfalls.twice.fix_nofirst_anon": "pass retain_graph=True to the first backward(), or compute "
+                                       "the tensor again before calling backward() again",
     # leaf-inplace
     "pitfalls.inplace.message": "{var} is a leaf tensor that requires grad; PyTorch refuses to "
                                 "change it in place ({how}) while autograd records, because its "
@@ -63,6 +70,8 @@ EN: dict[str, str] = {
     "pitfalls.inplace.fix": "do parameter updates under `with torch.no_grad():` (e.g. with "
                             "torch.no_grad(): {var} -= lr * {var}.grad), or set the value before "
                             "requires_grad_()",
+    "pitfalls.inplace.fix_anon": "do parameter updates under `with torch.no_grad():`, or set the "
+                                 "value before requires_grad_()",
     # saved-modified
     "pitfalls.saved.message": "{var} (shape {shape}) was saved for backward, then this line "
                               "changed it in place: it is at version {now}, backward needs version "
@@ -76,6 +85,8 @@ EN: dict[str, str] = {
     "pitfalls.saved.via": "{alias} shares memory with {var}, so changing {alias} changed {var}.",
     "pitfalls.saved.fix": "compute out of place ({var} = {var} + ... instead of {var} += ... or "
                           "{var}.add_(...)), or modify a .clone() instead",
+    "pitfalls.saved.fix_anon": "compute out of place (a new tensor from + or add() instead of += or "
+                               "add_()), or modify a .clone() instead",
     # no-grad-path
     "pitfalls.nograd.message_unknown": "{var} does not require grad and has no grad_fn: there is no "
                                        "graph to run backward() through.",
@@ -159,6 +170,8 @@ ZH: dict[str, str] = {
     "pitfalls.nonscalar.message_noshape": "{var} 不是标量：不带参数的 backward() 只能用于只有一个元素的张量。",
     "pitfalls.nonscalar.fix": "{var}.sum().backward()，或 {var}.backward(torch.ones_like({var}))"
                               "——两者完全等价",
+    "pitfalls.nonscalar.fix_anon": "对它调用 .sum().backward()，或者给 .backward() 传入一个与它形状相同的"
+                                   "梯度（对它调用 torch.ones_like）——两者完全等价",
     # backward-twice
     "pitfalls.twice.message": "再次对 {var} 的计算图调用了 backward()，但之前的 backward()（{first}）"
                               "已经释放了该计算图保存的中间值。",
@@ -166,14 +179,20 @@ ZH: dict[str, str] = {
                                       "已经释放了该计算图保存的中间值。",
     "pitfalls.twice.fix": "如果确实需要再次反向传播，请在第一次 backward()（{first}）中传入 "
                           "retain_graph=True；或者在再次调用 backward() 之前重新计算 {var}",
+    "pitfalls.twice.fix_anon": "如果确实需要再次反向传播，请在第一次 backward()（{first}）中传入 "
+                               "retain_graph=True；或者在再次调用 backward() 之前重新计算该张量",
     "pitfalls.twice.fix_nofirst": "在第一次 backward() 中传入 retain_graph=True，或者在再次调用 "
                                   "backward() 之前重新计算 {var}",
+    "pitfalls.twice.fix_nofirst_anon": "在第一次 backward() 中传入 retain_graph=True，或者在再次调用 "
+                                       "backward() 之前重新计算该张量",
     # leaf-inplace
     "pitfalls.inplace.message": "{var} 是需要梯度的叶子张量；在 autograd 记录计算图时，PyTorch "
                                 "不允许对它做原地修改（{how}），否则它的梯度将与它的数值不再对应。",
     "pitfalls.inplace.fix": "把参数更新放在 `with torch.no_grad():` 中进行（例如 with "
                             "torch.no_grad(): {var} -= lr * {var}.grad），或者在 requires_grad_() "
                             "之前先设置好数值",
+    "pitfalls.inplace.fix_anon": "把参数更新放在 `with torch.no_grad():` 中进行，或者在 "
+                                 "requires_grad_() 之前先设置好数值",
     # saved-modified
     "pitfalls.saved.message": "{var}（形状 {shape}）已被保存用于反向传播，随后这一行对它做了原地修改："
                               "它现在的版本号是 {now}，反向传播需要版本 {expected}。",
@@ -184,6 +203,8 @@ ZH: dict[str, str] = {
     "pitfalls.saved.via": "{alias} 与 {var} 共享内存，所以修改 {alias} 也就修改了 {var}。",
     "pitfalls.saved.fix": "改用非原地运算（用 {var} = {var} + ... 代替 {var} += ... 或 "
                           "{var}.add_(...)），或者改为修改它的 .clone() 副本",
+    "pitfalls.saved.fix_anon": "改用非原地运算（用 + 或 add() 得到新张量，而不是 += 或 add_()），"
+                               "或者改为修改它的 .clone() 副本",
     # no-grad-path
     "pitfalls.nograd.message_unknown": "{var} 不需要梯度，也没有 grad_fn：没有可以执行 backward() 的计算图。",
     "pitfalls.nograd.fix_unknown": "让某个输入 requires_grad=True，并且不要在 torch.no_grad() 中计算、"
