@@ -99,6 +99,7 @@ class Capture:
         self.preset: dict[int, object] = {}       # node -> model node read earlier (fragments)
         self.root_keys: dict[int, str] = {}       # key -> label of a fragment's root
         self._op_keys: dict | None = None         # (name, sequence_nr) -> live op node
+        self._gone: dict[int, int] = {}           # id() at capture of a gone tensor -> node
         for name, t in named:
             self.add_name(name, t)
 
@@ -244,11 +245,16 @@ class Capture:
             if t is not None:
                 node = self.tensor(t)
                 key = id(t)
+            elif i > 0 and frag.ids[i] in self._gone:   # met in another fragment already
+                node = self._gone[frag.ids[i]]
+                key = self.key[node]
             else:
                 key = GHOST + len(self.preset)
                 node = self._node("", -1, key)
                 self.tensors[key] = Gone(model.leaf, model.requires_grad)
                 self.preset[node] = model
+                if i > 0:
+                    self._gone[frag.ids[i]] = node
             if model.names and i == 0:
                 self.root_keys.setdefault(key, model.names[0])
             title = [gone_names[i]] if t is None and gone_names and i in gone_names else model.names

@@ -49,6 +49,7 @@ class Fragment:
         self.node: list[OpNode | TensorNode] = []
         self.expr: list[str | None] = []
         self.made_by: list[str | None] = []      # tensor: its grad_fn's class at the call
+        self.ids: list[int | None] = []          # tensor: its id() at the call
         self.src: list[int] = []
         self.dst: list[int] = []
         self.truncated = False
@@ -56,9 +57,10 @@ class Fragment:
     def __len__(self) -> int:
         return len(self.node)
 
-    def _add(self, is_op: bool, key, ref, node, expr, made_by=None) -> int:
+    def _add(self, is_op: bool, key, ref, node, expr, made_by=None, ident=None) -> int:
         self.is_op.append(is_op)
         self.made_by.append(made_by)
+        self.ids.append(ident)
         self.key.append(key)
         self.ref.append(ref)
         self.node.append(node)
@@ -91,7 +93,7 @@ def capture(root: torch.Tensor, label: str, cell: str, line: int | None,
             facts = tensor_node("", title, t)
             made_by = type(t.grad_fn).__name__ if t.grad_fn is not None else None
             node = seen[id(t)] = frag._add(False, None, ref, facts, title[0] if title else None,
-                                           made_by)
+                                           made_by, id(t))
         return node
 
     top = tensor(root, [label])

@@ -27,7 +27,7 @@ def graph_section(ctx, end, tracking, watch=None) -> GraphView | None:
                  named=end.named)
     fragments = []
     if watch is not None and not opts.graph_roots:
-        fragments = _differentiated(ctx, sel, watch.differentiated())
+        fragments = _differentiated(ctx, sel, watch.differentiated(), tracking)
     former = _former(ctx, tracking)
 
     def own_engine():
@@ -47,7 +47,7 @@ def graph_section(ctx, end, tracking, watch=None) -> GraphView | None:
     return view if view else None
 
 
-def _differentiated(ctx, sel: Selection, observed) -> list:
+def _differentiated(ctx, sel: Selection, observed, tracking) -> list:
     """Add the cell's differentiated tensors to ``sel``: living ones as roots, labelled by
     the expression that was differentiated; returns ``(fragment, stand-ins)`` of gone ones."""
     lookup = {id(v): n for n, v in sel.named}
@@ -61,12 +61,12 @@ def _differentiated(ctx, sel: Selection, observed) -> list:
                 sel.roots.append((lookup.get(id(root), entry.label), root))
             sel.backward_ran = True
         elif entry.fragment is not None:
-            fragments.append(_use(ctx, entry.fragment, sel.named))
+            fragments.append(_use(ctx, entry.fragment, sel.named, tracking))
             sel.backward_ran = True
     return fragments
 
 
-def _use(ctx, frag, named) -> tuple:
+def _use(ctx, frag, named, tracking) -> tuple:
     """``(fragment, stand-ins, names)``. An operand gone since its pass (``l`` of
     ``l.sum()``, rebound by a later loop step) stands for the tensor its name holds now
     when the same kind of op made it; otherwise it is drawn as ``l (before line 6)``."""
@@ -80,8 +80,11 @@ def _use(ctx, frag, named) -> tuple:
         if now is not None and now.grad_fn is not None and type(now.grad_fn).__name__ == frag.made_by[i]:
             live[i] = now
             continue
-        later = [s.line for s in ctx.code.assigned.get(expr, ())
-                 if frag.cell != ctx.cell or frag.line is None or s.line > frag.line]
+        lines = [s.line for s in ctx.code.assigned.get(expr, ())]
+        if tracking is not None:   # del x, and the lines tracking found
+            lines += [r.line for r in tracking.lines.get(expr, ()) if r.cell == ctx.cell]
+        later = [line for line in lines
+                 if frag.cell != ctx.cell or frag.line is None or line > frag.line]
         names[i] = t("graph.former", name=expr, line=min(later)) if later else \
             t("graph.former_cell", name=expr)
     return frag, live, names
