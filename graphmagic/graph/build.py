@@ -65,7 +65,7 @@ def build_graph(roots: list[tuple[str, torch.Tensor]],
         graph = _assemble(cap, plan, root_keys)
         namer = details.Namer(cap.tensors, cap.names) if saved else None
         for node in graph.nodes.values():
-            if isinstance(node, OpNode) and cap.fn[int(node.id[1:])] >= 0:
+            if isinstance(node, OpNode) and int(node.id[1:]) not in cap.preset:
                 details.read(cap.fns[cap.fn[int(node.id[1:])]], node, namer, saved, attrs)
         graph.freed = any(isinstance(n, OpNode) and n.freed for n in graph.nodes.values())
         graph.after_backward = graph.freed or backward_ran or bool(fragments)

@@ -232,8 +232,9 @@ class Capture:
         for i, model in enumerate(frag.node):
             if frag.is_op[i]:
                 node = self._op_keys.get(frag.key[i]) if frag.key[i] is not None else None
-                if node is None:
-                    node = self._node(model.name, -1, -1)
+                if node is None:   # an op gone by now: a placeholder keeps fn[] >= 0 for ops
+                    self.fns.append(None)
+                    node = self._node(model.name, len(self.fns) - 1, -1)
                     self.preset[node] = model
                     if frag.key[i] is not None:
                         self._op_keys[frag.key[i]] = node
