@@ -113,7 +113,7 @@ class BackwardWatch:
         self.sites: dict[tuple, Differentiated] = {}   # (filename, line[, index]) -> latest root
         self._targets: dict[tuple, list[tuple[str, list[str]]]] = {}
         self._busy = False
-        self._owners: tuple | None = None  # names, optimizers, their sizes, written
+        self._owners: tuple | None = None  # see _owner_tables
 
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
@@ -427,14 +427,16 @@ class BackwardWatch:
         record)`` pairs) that a pass at ``site`` summed into."""
         filename, line = site if site else (None, None)
         groups: dict[str, dict] = {}
+        rank = self._owner_tables()[4]   # the namespace's order: net[0].weight before .bias
         for leaf, record in items:
             owner, kind, member, fix = self._owner(leaf, record)
             group = groups.setdefault(owner, {"kind": kind, "fix": fix, "members": [], "records": []})
             if member not in group["members"]:
                 group["members"].append(member)
+                group.setdefault("rank", {})[member] = rank.get(id(leaf), len(rank))
             group["records"].append(record)
         for owner, group in groups.items():
-            group["members"].sort(key=natural_key)
+            group["members"].sort(key=lambda m: (group["rank"][m], natural_key(m)))
             record = max(group["records"], key=lambda r: r.passes)
             first = where_text(self.ctx.cell, *self._label_site(record.first))
             message = self._message(owner, group, record.passes, first)
@@ -464,7 +466,7 @@ class BackwardWatch:
     def _owner(self, leaf: torch.Tensor, record: GradRecord) -> tuple[str, str, str, str]:
         """``(finding variable, kind, the leaf's own name, fix)``: the model whose parameter
         it is, else the optimizer that updates it, else its name, else where it was made."""
-        names, optimizers, sizes, written = self._owner_tables()
+        names, optimizers, sizes, written, _ = self._owner_tables()
         found = names.get(id(leaf), [])
         found = [n for n in found if n in written] + [n for n in found if n not in written]
         optimizer = optimizers.get(id(leaf))
@@ -484,10 +486,10 @@ class BackwardWatch:
             return own, "leaf", own, t("pitfalls.accumulated.fix", var=own)
         return own, "anon", own, t("pitfalls.accumulated.fix_anon")
 
-    def _owner_tables(self) -> tuple[dict, dict, dict, set]:
+    def _owner_tables(self) -> tuple[dict, dict, dict, set, dict]:
         """The namespace's names by id, optimizers by id of the tensors they update (and how
-        many they update), and the expressions the cell writes (looked up once per cell, at
-        its first finding)."""
+        many they update), the expressions the cell writes, and each id's rank in the
+        namespace's order (looked up once per cell, at its first finding)."""
         if self._owners is None:
             ns = self.ctx.namespace
             optimizers: dict[int, str] = {}
@@ -498,8 +500,9 @@ class BackwardWatch:
                         for p in group.get("params", ()):
                             optimizers.setdefault(id(p), name)
                             sizes[name] = sizes.get(name, 0) + 1
-            self._owners = (names_mod.names_by_id(ns), optimizers, sizes,
-                            _expressions(self.ctx.source.tree))
+            names = names_mod.names_by_id(ns)
+            self._owners = (names, optimizers, sizes, _expressions(self.ctx.source.tree),
+                            {key: i for i, key in enumerate(names)})
         return self._owners
 
     def _made_text(self, leaf: torch.Tensor, record: GradRecord) -> str:

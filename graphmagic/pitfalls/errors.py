@@ -98,9 +98,12 @@ def _anon(var: str) -> str:
 
 
 def _fix(key: str, var: str, **args) -> str:
-    """The fix naming ``var``; without a name, its wording that names no variable (a
-    placeholder such as ``loss`` could be one of the user's, and not the one involved)."""
-    return t(key, var=var, **args) if var else t(key + "_anon", **args)
+    """The fix naming ``var`` (in parentheses when it is a computation: ``(x * 2).sum()``);
+    without a name, its wording that names no variable (a placeholder such as ``loss``
+    could be one of the user's, and not the one involved)."""
+    if not var:
+        return t(key + "_anon", **args)
+    return t(key, var=var if code.is_name(var) or var.startswith("(") else f"({var})", **args)
 
 
 def _nonscalar(ctx: ErrorContext) -> Hint:
