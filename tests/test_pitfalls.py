@@ -229,7 +229,7 @@ def test_grad_accumulated_names_module_parameters(ip):
                          "model(x).sum().backward()\nmodel(x).sum().backward()")
     f = only(report, "grad-accumulated")   # one finding for the model, naming its parameters
     assert (f.variable, f.line, f.count) == ("model", 5, 1)
-    assert "2 parameters of model (model[0].bias, model[0].weight)" in f.message
+    assert "2 parameters of model (model[0].weight, model[0].bias)" in f.message
     assert f.fix == "call model.zero_grad() before each backward()"
 
 
