@@ -30,8 +30,11 @@ weak references), which memory and ``--trace`` start from.
 """
 from __future__ import annotations
 
+import gc
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 
 import torch
 
@@ -173,28 +176,48 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
                     tr.grad_lines[name] = _grad_lines(name, code)
             tr.unchanged.append(name)
 
-    for name, b in before.facts.items():
-        if name not in after.facts:
-            if now and name in now:   # u = 'text': the name is bound to something else
-                mark(name, "rebound", "now-a", code.bound(name), type=now[name])
-            else:
-                mark(name, "deleted", _where_it_went(before, b.id), code.removed(name))
-            _note_former(tr, name, b, before, after)
+    gone = [(name, b) for name, b in before.facts.items() if name not in after.facts]
+    went = _where_they_went(before, [b.id for name, b in gone if not (now and name in now)])
+    for name, b in gone:
+        if now and name in now:   # u = 'text': the name is bound to something else
+            mark(name, "rebound", "now-a", code.bound(name), type=now[name])
+        else:
+            mark(name, "deleted", went[b.id], code.removed(name))
+        _note_former(tr, name, b, before, after)
 
     _propagate_through_aliases(tr)
     return tr
 
 
-def _where_it_went(before: Snapshot, tensor_id: int) -> str:
-    """``freed``; ``still-referenced`` when a reference outside graphmagic keeps the tensor
-    (a list, another module, IPython's Out); ``kept-by-torch`` when only PyTorch itself
-    does (an autograd graph that saved it or uses it as a leaf)."""
-    tensor = before.alive(tensor_id)
-    if tensor is None:
-        return "freed"
+def _where_they_went(before: Snapshot, ids: list[int]) -> dict[int, str]:
+    """For deleted tensors: ``freed``; ``still-referenced`` when a Python object outside
+    graphmagic holds it (a list, a dict, IPython's Out); ``kept-by-torch`` when only
+    PyTorch itself does (an autograd graph that uses it: C++'s reference, no Python
+    container's). One scan of the heap for all of them (``gc.get_referrers``, no collection)."""
+    alive = {}
+    for i in ids:
+        tensor = before.alive(i)
+        if tensor is not None:
+            alive[i] = tensor
+    out = {i: "freed" for i in ids if i not in alive}
+    if not alive:
+        return out
+    ours = str(Path(__file__).resolve().parent.parent)
+    held: set[int] = set()
+    tensors = tuple(alive.values())
+    for holder in gc.get_referrers(*tensors):
+        if holder is alive or holder is tensors or (
+                isinstance(holder, FrameType) and holder.f_code.co_filename.startswith(ours)):
+            continue
+        held.update(id(r) for r in gc.get_referents(holder) if id(r) in alive)
     probe = object()
-    outside = sys.getrefcount(tensor) - sys.getrefcount(probe)  # both: a local and the argument
-    return "still-referenced" if outside > 0 else "kept-by-torch"
+    base = sys.getrefcount(probe) + 2   # a local, the argument, ``alive`` and ``tensors``
+    for i, tensor in alive.items():
+        if i in held:
+            out[i] = "still-referenced"
+        else:
+            out[i] = "kept-by-torch" if sys.getrefcount(tensor) > base else "freed"
+    return out
 
 
 def _grad_lines(name: str, code: CellCode) -> tuple[int | None, int | None]:
