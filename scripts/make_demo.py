@@ -297,6 +297,33 @@ ind_a = a * 2
 ind_a.sum().backward()
 print(ind_a.grad)"""),
     ("code", """%autograd_config --lang en"""),
+
+    ("md", """## Unnamed backward and custom Function
+
+The autograd chapters' most common idiom differentiates a tensor that has no name:
+`(x * x).sum().backward()`. The graph's root is that expression, as written; graphmagic
+captures its graph at the `backward()` call (the tensor is gone right after it), holding no
+tensor alive."""),
+    ("code", """%%autograd
+x = torch.arange(4.0, requires_grad=True)
+(x * x).sum().backward()
+x.grad"""),
+    ("md", """A custom `torch.autograd.Function` is drawn under its own class name. With `--saved`, its
+node lists what `ctx.save_for_backward` kept, marked freed: the backward pass released it."""),
+    ("code", """class Sq(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        return 2 * a * grad"""),
+    ("code", """%%autograd --saved
+z = torch.tensor([1., 2., 3.], requires_grad=True)
+Sq.apply(z).sum().backward()
+z.grad"""),
 ]
 
 
