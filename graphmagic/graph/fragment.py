@@ -90,7 +90,7 @@ def capture(root: torch.Tensor, label: str, cell: str, line: int | None,
                 ref = weakref.ref(t)
             except TypeError:
                 ref = None
-            facts = tensor_node("", title, t)
+            facts = tensor_node("", title, t, values=False)   # a pass may run often: no grad values
             made_by = type(t.grad_fn).__name__ if t.grad_fn is not None else None
             node = seen[id(t)] = frag._add(False, None, ref, facts, title[0] if title else None,
                                            made_by, id(t))

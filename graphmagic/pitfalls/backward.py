@@ -2,8 +2,9 @@
 graph was freed.
 
 For the cell only, ``torch.autograd.backward`` and ``torch.autograd.grad`` are routed here
-(``Tensor.backward`` calls the former; a pass inside a pass, such as reentrant
-checkpointing's, goes straight through). Each pass notes:
+(``Tensor.backward`` calls the former). A pass inside a pass (reentrant checkpointing's)
+and one torch makes itself (``torch.compile`` tracing a backward graph) go straight
+through. Each pass the cell makes notes:
 
 - its cell line and the roots it differentiated, held by weak reference, labelled by the
   expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 2nd, 4th, 8th ...
@@ -31,9 +32,9 @@ removed after the cell.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import weakref
-from collections import deque
 from itertools import repeat
 from operator import attrgetter, call, is_not
 
@@ -50,7 +51,10 @@ from .sink import where_text
 from .state import GradRecord, Made, PitfallState
 
 MAX_SITES = 64      # call sites whose roots are kept per cell
+STEADY, SAMPLE = 16, 8  # after 16 passes in a row with every .grad None before, look at every 8th
 _GRAD = attrgetter("grad")
+_TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
+_TENSOR_BACKWARD = torch.Tensor.backward.__code__
 NAMES_SHOWN = 4     # tensors named in a grouped finding
 
 
@@ -78,7 +82,8 @@ _DEAD = _dead
 
 class Differentiated:
     """The latest tensor differentiated at one call site: plain data and weak references."""
-    __slots__ = ("label", "cell", "line", "ref", "fragment", "passes", "operands")
+    __slots__ = ("label", "cell", "line", "ref", "fragment", "passes", "operands", "retained",
+                 "next_capture")
 
     def __init__(self, label: str, cell: str, line: int | None, operands: list[str]) -> None:
         self.label = label              # the expression as written, e.g. (x * x).sum()
@@ -88,6 +93,8 @@ class Differentiated:
         self.fragment = None            # graph.fragment.Fragment of a recent pass
         self.passes = 0
         self.operands = operands        # the names the expression computes from
+        self.retained = False           # the latest pass kept the graph (retain_graph=True)
+        self.next_capture = 1           # the pass whose graph is captured next
 
     def root(self) -> torch.Tensor | None:
         return self.ref() if self.ref is not None else None
@@ -106,7 +113,7 @@ class BackwardWatch:
         self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
         self.cpu_only = True              # every known leaf lives on the CPU
-        self.freed: deque = deque(maxlen=64)  # (weakref to root, site) of this cell's passes
+        self.fresh_streak = 0             # passes in a row before which every .grad was None
         self.last_freed: tuple[str, int] | None = None
         self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
         self.steps = False  # the cell calls .step(), or an optimizer is at hand
@@ -144,16 +151,29 @@ class BackwardWatch:
             return original(*args, **kwargs)
         filename, cells = self.loc.filename, self.loc.cells
         frame = sys._getframe(3)
+        if frame.f_code is _TENSOR_BACKWARD:
+            frame = frame.f_back
         while frame is not None:
             code_file = frame.f_code.co_filename
             if code_file == filename or code_file in cells:
                 break
+            if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing its
+                del frame                      # backward graph): not one the cell made
+                return original(*args, **kwargs)
             frame = frame.f_back
         site = (code_file, frame.f_lineno) if frame is not None else None
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
-            before = self._before(tensors) if self.accumulate and which == "backward" else None
+            before = None
+            if self.accumulate and which == "backward":
+                calls = self.calls = self.calls + 1
+                self.state.passes += 1
+                if calls & (calls - 1) == 0:
+                    self._learn(roots_of(tensors))
+                if self.fresh_streak < STEADY or not calls % SAMPLE:
+                    before = self._before()   # else: every .grad was None before each of the
+                    # last passes (zero_grad()): they are looked at now and then
             result = original(*args, **kwargs)
             if before is True:  # every known .grad was None: nothing could add up
                 self.state.fresh = (self.state.passes, site)
@@ -163,26 +183,17 @@ class BackwardWatch:
             retain = args[at] if len(args) > at else kwargs.get("retain_graph")
             if retain is None:
                 retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
-            if isinstance(tensors, torch.Tensor):  # the common case, kept short
-                ref = weakref.ref(tensors)
-                if not retain:
-                    self.freed.append((ref, site))
-                    self.last_freed = site
-                if self.record_roots and site is not None:
-                    entry = self.sites.get(site)
-                    if entry is not None and (entry.passes + 1) & entry.passes:
-                        entry.passes += 1   # no graph to capture on this pass
-                        entry.ref = ref
-                    else:
-                        self._record([tensors], [ref], site, frame)
-            else:
-                roots = roots_of(tensors)
-                refs = [weakref.ref(root) for root in roots]
-                if not retain:
-                    self.freed.extend(zip(refs, repeat(site)))
-                    self.last_freed = site
-                if self.record_roots and site is not None:
-                    self._record(roots, refs, site, frame)
+            if not retain:
+                self.last_freed = site
+            entry = self.sites.get(site)
+            if entry is not None and entry.passes + 1 != entry.next_capture \
+                    and isinstance(tensors, torch.Tensor):   # the common case, kept short
+                entry.passes += 1
+                entry.ref = weakref.ref(tensors)
+                entry.retained = bool(retain)
+            elif site is not None:
+                roots = [tensors] if isinstance(tensors, torch.Tensor) else roots_of(tensors)
+                self._record(roots, site, frame, bool(retain))
         finally:
             self._busy = False
             del frame
@@ -192,11 +203,11 @@ class BackwardWatch:
     def differentiated(self) -> list[Differentiated]:
         return list(self.sites.values())
 
-    def _record(self, roots, refs, site, frame) -> None:
+    def _record(self, roots, site, frame, retained: bool) -> None:
         targets = self._targets.get(site)
         if targets is None:
             targets = self._targets[site] = self._read_site(site)
-        for i, (root, ref) in enumerate(zip(roots, refs)):
+        for i, root in enumerate(roots):
             key = site if i == 0 else (*site, i)
             entry = self.sites.get(key)
             if entry is None:
@@ -206,9 +217,12 @@ class BackwardWatch:
                 entry = self.sites[key] = Differentiated(self._label(label, site), self.loc.cell(site[0]),
                                                          site[1], names)
             entry.passes += 1
-            entry.ref = ref
-            if entry.passes & (entry.passes - 1) == 0:
-                entry.fragment = self._capture(root, entry, frame)
+            entry.ref = weakref.ref(root)
+            entry.retained = retained
+            if entry.passes == entry.next_capture:
+                entry.next_capture *= 8   # the 1st, 8th, 64th, 512th ... pass
+                if self.record_roots:
+                    entry.fragment = self._capture(root, entry, frame)
 
     def _read_site(self, site) -> list[tuple[str, list[str]]]:
         """``(target as written, the names it computes from)`` for the backward()/grad()
@@ -262,9 +276,9 @@ class BackwardWatch:
         """``(In[n], line)`` of the backward pass that freed ``tensor``'s graph, else of the
         last pass that freed any graph."""
         if isinstance(tensor, torch.Tensor):
-            for ref, site in reversed(self.freed):
-                if ref() is tensor:
-                    return self._label_site(site)
+            for entry in self.sites.values():
+                if not entry.retained and entry.root() is tensor:
+                    return entry.cell, entry.line
             known = self.state.roots.get(tensor)
             if known is not None:
                 return known
@@ -274,24 +288,20 @@ class BackwardWatch:
         return (self.loc.cell(site[0]), site[1]) if site else (self.ctx.cell, None)
 
     def _keep_freed(self) -> None:
-        """At the end of the cell: the passes' roots still alive, for later cells."""
-        for ref, site in self.freed:
-            root = ref()
-            if root is not None:
-                self.state.roots[root] = self._label_site(site)
+        """At the end of the cell: the roots whose graph a pass freed, still alive, for later
+        cells."""
+        for entry in self.sites.values():
+            root = entry.root()
+            if root is not None and not entry.retained:
+                self.state.roots[root] = (entry.cell, entry.line)
         if self.last_freed:
             self.state.last_freed = self._label_site(self.last_freed)
-        self.freed.clear()
 
     # ---- grad-accumulated --------------------------------------------------------------
-    def _before(self, tensors):
+    def _before(self):
         """Each known leaf's ``.grad`` before a pass, and whether a sum into it would add to
         gradients not zeroed since; ``True`` when every one is None (nothing can add up)."""
-        self.calls += 1
         state = self.state
-        state.passes += 1
-        if self.calls & (self.calls - 1) == 0:
-            self._learn(roots_of(tensors))
         refs = self.refs
         if not refs:
             return None
@@ -302,7 +312,9 @@ class BackwardWatch:
             self.refs = refs = [r for r, _ in self.known]
             grads = list(map(_GRAD, map(call, refs)))
         if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
+            self.fresh_streak += 1
             return True
+        self.fresh_streak = 0
         fresh_pass, fresh_site = state.fresh
         seen = []
         for old, (ref, record) in zip(grads, self.known):
