@@ -108,7 +108,9 @@ class BackwardWatch:
         self.state = state
         self.accumulate = accumulate
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
-        self.calls = 0
+        self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
+        self.calls = 0                    # this cell's passes (watched for grad-accumulated)
+        self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
         self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
@@ -124,6 +126,7 @@ class BackwardWatch:
 
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
+        self.base = self.state.passes   # passes of earlier cells: the shell's count goes on
         take_autograd(stack, "backward", self.watched_backward)
         take_autograd(stack, "grad", self.watched_grad)
         stack.callback(self.uninstall)
@@ -131,6 +134,7 @@ class BackwardWatch:
             isinstance(v, torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
 
     def uninstall(self) -> None:
+        self.state.passes = self.base + self.calls
         self._keep_freed()
         self.known.clear()
         self.refs = []
@@ -149,7 +153,7 @@ class BackwardWatch:
         __tracebackhide__ = True  # noqa: F841
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
             return original(*args, **kwargs)
-        filename, cells = self.loc.filename, self.loc.cells
+        filename, cells = self._files
         frame = sys._getframe(3)
         if frame.f_code is _TENSOR_BACKWARD:
             frame = frame.f_back
@@ -168,7 +172,6 @@ class BackwardWatch:
             before = None
             if self.accumulate and which == "backward":
                 calls = self.calls = self.calls + 1
-                self.state.passes += 1
                 if calls & (calls - 1) == 0:
                     self._learn(roots_of(tensors))
                 if self.fresh_streak < STEADY or not calls % SAMPLE:
@@ -176,7 +179,7 @@ class BackwardWatch:
                     # last passes (zero_grad()): they are looked at now and then
             result = original(*args, **kwargs)
             if before is True:  # every known .grad was None: nothing could add up
-                self.state.fresh = (self.state.passes, site)
+                self.state.fresh = (self.base + self.calls, site)
             elif before is not None:
                 self._after(before, site)
             at = 2 if which == "backward" else 3  # position of retain_graph
@@ -190,7 +193,7 @@ class BackwardWatch:
                     and isinstance(tensors, torch.Tensor):   # the common case, kept short
                 entry.passes += 1
                 entry.ref = weakref.ref(tensors)
-                entry.retained = bool(retain)
+                entry.retained = retain
             elif site is not None:
                 roots = [tensors] if isinstance(tensors, torch.Tensor) else roots_of(tensors)
                 self._record(roots, site, frame, bool(retain))
@@ -306,19 +309,20 @@ class BackwardWatch:
         if not refs:
             return None
         try:
-            grads = list(map(_GRAD, map(call, refs)))
+            found = list(map(call, refs))
+            grads = list(map(_GRAD, found))
         except AttributeError:  # a known leaf is gone
             self.known = [(r, rec) for r, rec in self.known if r() is not None]
             self.refs = refs = [r for r, _ in self.known]
-            grads = list(map(_GRAD, map(call, refs)))
+            found = list(map(call, refs))
+            grads = list(map(_GRAD, found))
         if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
             self.fresh_streak += 1
             return True
         self.fresh_streak = 0
         fresh_pass, fresh_site = state.fresh
         seen = []
-        for old, (ref, record) in zip(grads, self.known):
-            leaf = ref()
+        for leaf, old, (_, record) in zip(found, grads, self.known):
             if old is None:
                 seen.append((leaf, record, None, 0, False))
                 continue
@@ -374,7 +378,7 @@ class BackwardWatch:
                 record.grad = _ref(new)
             record.version = new._version
             record.leaf_version = leaf._version
-            record.after_pass = state.passes
+            record.after_pass = self.base + self.calls
         for pending_site, items in _by_site(dropped).items():
             self._report(items, pending_site, "now")
         if now:
