@@ -110,3 +110,13 @@ def test_a_computed_tensor_in_a_fix_is_parenthesised(ip):
     result, report = cell(ip, "x = torch.ones(2, requires_grad=True)\n(x * 2).backward()")
     f = only(report, "nonscalar-backward")
     assert f.variable == "x * 2" and f.fix.startswith("(x * 2).sum().backward(), or (x * 2).backward(")
+
+
+def test_a_loop_that_stops_zeroing_after_many_clean_passes_is_caught(ip):
+    # after 16 passes in a row with .grad None before each, the leaves are read on every
+    # 8th pass only: the sum is still found, with every pass since the last zeroing counted
+    _, report = cell(ip, "w = torch.ones(2, requires_grad=True)\nfor i in range(40):\n"
+                         "    if i < 30:\n        w.grad = None\n    (w * 2).sum().backward()")
+    f = only(report, "grad-accumulated")
+    assert f.variable == "w" and "the sum of 11 passes" in f.message   # passes 30 to 40
+    assert ip.user_ns["w"].grad.tolist() == [22.0, 22.0]

@@ -327,9 +327,12 @@ class BackwardWatch:
                 seen.append((leaf, record, None, 0, False))
                 continue
             version = old._version
-            if record.after_pass < fresh_pass:  # a fresh pass since our last look
+            if record.after_pass < fresh_pass:  # a fresh pass since our last look: if the values
+                # say no zeroing since, the passes summed are the one that made this .grad and
+                # those that added to it in place since (its version), at most all since then
                 record.grad, record.version, record.leaf_version = None, -1, -1
-                record.passes, record.first = 1, fresh_site
+                record.passes = min(version + 1, self.base + self.calls - fresh_pass)
+                record.first = fresh_site
             last = record.grad
             if last is not None and last() is old and version != record.version:
                 summing = False  # changed in place since our last pass: zeroed
