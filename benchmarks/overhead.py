@@ -9,9 +9,12 @@ Each variant's ratio is the median of its per-round ratios to that round's plain
 Then: the fixed cost of the report on a trivial cell (ms), and the snapshot cost per
 1,000 namespace tensors. Budgets: default and --device cpu <= 1.03x (issue 10), --trace <= 3x.
 
-Ratios are given in the process's CPU time (the verdict) and in wall time: on a shared
-machine another program's load lands in wall time at random (a plain round can take 25%
-longer than the next), while the CPU time the process spends is what the magic costs.
+Ratios are given in the process's CPU time and in wall time. On a shared machine another
+program's load lands in both at random (a plain round can take 25% longer than the next, in
+CPU time too: hyperthreads share a core), so the verdict is on the best round of each
+variant (as timeit takes the best of its repeats: load only ever adds time); the median of
+per-round ratios is shown beside it. ``magic_work`` then times graphmagic's own code from
+inside, which no load can hide.
 """
 from __future__ import annotations
 
@@ -139,7 +142,7 @@ def magic_work(ip, rounds: int) -> dict[str, float]:
 
     real_watched = BackwardWatch._watched
 
-    def watched(self, which, original, args, kwargs):
+    def watched(self, which, original, *args, **kwargs):
         inside = [0.0]
 
         def timed_original(*a, **k):
@@ -150,7 +153,7 @@ def magic_work(ip, rounds: int) -> dict[str, float]:
                 inside[0] += time.perf_counter() - start
         start = time.perf_counter()
         try:
-            return real_watched(self, which, timed_original, args, kwargs)
+            return real_watched(self, which, timed_original, *args, **kwargs)
         finally:
             spent["backward watch"] += time.perf_counter() - start - inside[0]
 
@@ -193,20 +196,21 @@ def main() -> None:
     times, ratios, walls = training(ip, args.rounds)
     print(f"Small-MLP CPU training cell, {steps} steps, torch threads={args.threads}, "
           f"{args.rounds} interleaved rounds")
-    print(f"{'variant':<16}{'CPU s':>8}{'CPU ratio (median of pairs)':>30}{'wall ratio':>12}"
-          f"{'budget':>9}  verdict (on CPU time)")
-    print(f"{'plain':<16}{statistics.median(times['plain']):>8.3f}{'1.00x':>30}{'1.00x':>12}")
+    print(f"{'variant':<16}{'best CPU s':>11}{'best ratio':>11}{'CPU median of pairs':>28}"
+          f"{'wall median':>12}{'budget':>9}  verdict (best ratio)")
+    best_plain = min(times["plain"])
+    print(f"{'plain':<16}{best_plain:>11.3f}{'1.000x':>11}{'1.00x':>28}{'1.00x':>12}")
     for name, rs in ratios.items():
-        ratio = statistics.median(rs)
-        spread = f"{min(rs):.2f}-{max(rs):.2f}"
+        best = min(times[name]) / best_plain
+        spread = f"{statistics.median(rs):.3f}x ({min(rs):.2f}-{max(rs):.2f})"
         wall = f"{statistics.median(walls[name]):.3f}x"
         if name in BUDGET:
-            verdict = "within" if ratio <= BUDGET[name] else f"misses by {ratio / BUDGET[name] - 1:.1%}"
+            verdict = "within" if best <= BUDGET[name] else f"misses by {best / BUDGET[name] - 1:.1%}"
             budget = f"{BUDGET[name]:>8.2f}x"
         else:
             verdict, budget = "(diagnostic: graph and pitfall probes off)", f"{'':>9}"
-        print(f"{name:<16}{statistics.median(times[name]):>8.3f}"
-              f"{f'{ratio:.3f}x ({spread})':>30}{wall:>12}{budget}  {verdict}")
+        print(f"{name:<16}{min(times[name]):>11.3f}{f'{best:.3f}x':>11}{spread:>28}{wall:>12}"
+              f"{budget}  {verdict}")
 
     work = magic_work(ip, 5)
     plain_median = statistics.median(times["plain"])

@@ -106,7 +106,7 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
             watch = BackwardWatch(ctx, None, locator, PitfallState(), True)
             watch._learn([loss])
             watch.calls = 2  # the next pass is no power of two: no graph walk
-            variants = {"direct": _DIRECT, "routed": None, "watched": watch.watched_backward}
+            variants = {"direct": _DIRECT, "routed": None, "watched": watch.handler("backward")}
             for handler in variants.values():   # warm up (the site's first pass captures)
                 timed(handler, bump)
             best = {name: float("inf") for name in variants}

@@ -120,3 +120,13 @@ def test_a_loop_that_stops_zeroing_after_many_clean_passes_is_caught(ip):
     f = only(report, "grad-accumulated")
     assert f.variable == "w" and "the sum of 11 passes" in f.message   # passes 30 to 40
     assert ip.user_ns["w"].grad.tolist() == [22.0, 22.0]
+
+
+def test_a_loop_that_stops_zeroing_in_place_is_caught(ip):
+    # zeroed in place for 30 passes (no finding), then not: found, counted from the versions
+    _, report = cell(ip, "w = torch.ones(2, requires_grad=True)\nw.grad = torch.zeros(2)\n"
+                         "for i in range(40):\n    if i < 30:\n        w.grad.zero_()\n"
+                         "    (w * 2).sum().backward()")
+    f = only(report, "grad-accumulated")
+    assert f.variable == "w" and "the sum of 11 passes" in f.message
+    assert ip.user_ns["w"].grad.tolist() == [22.0, 22.0]

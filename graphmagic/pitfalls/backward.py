@@ -36,6 +36,7 @@ import os
 import sys
 import weakref
 from itertools import repeat
+from functools import partial
 from operator import attrgetter, call, is_not
 
 import torch
@@ -51,7 +52,7 @@ from .sink import where_text
 from .state import GradRecord, Made, PitfallState
 
 MAX_SITES = 64      # call sites whose roots are kept per cell
-STEADY, SAMPLE = 16, 8  # after 16 passes in a row with every .grad None before, look at every 8th
+STEADY, SAMPLE = 16, 8  # after 16 passes in a row that summed nothing, look at 2 in every 8
 _GRAD = attrgetter("grad")
 _TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
 _TENSOR_BACKWARD = torch.Tensor.backward.__code__
@@ -109,13 +110,14 @@ class BackwardWatch:
         self.accumulate = accumulate
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
         self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
+        self._sites: dict[tuple, tuple[str, int]] = {}     # (code, instruction) -> (file, line)
         self.calls = 0                    # this cell's passes (watched for grad-accumulated)
         self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
         self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
         self.cpu_only = True              # every known leaf lives on the CPU
-        self.fresh_streak = 0             # passes in a row before which every .grad was None
+        self.quiet = 0                    # looked-at passes in a row that summed nothing
         self.last_freed: tuple[str, int] | None = None
         self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
         self.steps = False  # the cell calls .step(), or an optimizer is at hand
@@ -127,8 +129,8 @@ class BackwardWatch:
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
         self.base = self.state.passes   # passes of earlier cells: the shell's count goes on
-        take_autograd(stack, "backward", self.watched_backward)
-        take_autograd(stack, "grad", self.watched_grad)
+        take_autograd(stack, "backward", self.handler("backward"))
+        take_autograd(stack, "grad", self.handler("grad"))
         stack.callback(self.uninstall)
         self.steps = _calls_step(self.ctx.source.tree) or any(
             isinstance(v, torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
@@ -139,33 +141,42 @@ class BackwardWatch:
         self.known.clear()
         self.refs = []
         self._known_ids.clear()
+        self._sites.clear()
         self._owners = None
 
-    def watched_backward(self, original, *args, **kwargs):
+    def handler(self, which: str):
+        """What the trampoline of ``torch.autograd.<which>`` calls: ``(original, *args,
+        **kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
+        return partial(self._watched, which)
+
+    def _watched(self, which: str, original, *args, **kwargs):
         __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
-        return self._watched("backward", original, args, kwargs)
-
-    def watched_grad(self, original, *args, **kwargs):
-        __tracebackhide__ = True  # noqa: F841
-        return self._watched("grad", original, args, kwargs)
-
-    def _watched(self, which: str, original, args, kwargs):
-        __tracebackhide__ = True  # noqa: F841
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
             return original(*args, **kwargs)
         filename, cells = self._files
-        frame = sys._getframe(3)
-        if frame.f_code is _TENSOR_BACKWARD:
-            frame = frame.f_back
-        while frame is not None:
-            code_file = frame.f_code.co_filename
-            if code_file == filename or code_file in cells:
-                break
-            if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing its
-                del frame                      # backward graph): not one the cell made
-                return original(*args, **kwargs)
-            frame = frame.f_back
-        site = (code_file, frame.f_lineno) if frame is not None else None
+        # 0: here, 1: the trampoline, 2: its caller; Tensor.backward calls with four
+        # arguments and inputs=, and its caller, 3, is most often the cell itself
+        frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        code_file = frame.f_code.co_filename
+        if not (code_file == filename or code_file in cells):
+            frame = sys._getframe(2)
+            if frame.f_code is _TENSOR_BACKWARD:
+                frame = frame.f_back
+            while frame is not None:
+                code_file = frame.f_code.co_filename
+                if code_file == filename or code_file in cells:
+                    break
+                if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing
+                    del frame                      # its backward graph): not the cell's
+                    return original(*args, **kwargs)
+                frame = frame.f_back
+        if frame is not None:
+            where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
+            site = self._sites.get(where)
+            if site is None:
+                site = self._sites[where] = (code_file, frame.f_lineno)
+        else:
+            site = None
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
@@ -174,9 +185,9 @@ class BackwardWatch:
                 calls = self.calls = self.calls + 1
                 if calls & (calls - 1) == 0:
                     self._learn(roots_of(tensors))
-                if self.fresh_streak < STEADY or not calls % SAMPLE:
-                    before = self._before()   # else: every .grad was None before each of the
-                    # last passes (zero_grad()): they are looked at now and then
+                if self.quiet < STEADY or calls % SAMPLE in (0, SAMPLE - 1):
+                    before = self._before()   # else: the last passes summed nothing (every .grad
+                    # None or zeroed before each): they are looked at in pairs, now and then
             result = original(*args, **kwargs)
             if before is True:  # every known .grad was None: nothing could add up
                 self.state.fresh = (self.base + self.calls, site)
@@ -317,10 +328,10 @@ class BackwardWatch:
             found = list(map(call, refs))
             grads = list(map(_GRAD, found))
         if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
-            self.fresh_streak += 1
+            self.quiet += 1
             return True
-        self.fresh_streak = 0
         fresh_pass, fresh_site = state.fresh
+        now = self.base + self.calls
         seen = []
         for leaf, old, (_, record) in zip(found, grads, self.known):
             if old is None:
@@ -334,7 +345,19 @@ class BackwardWatch:
                 record.passes = min(version + 1, self.base + self.calls - fresh_pass)
                 record.first = fresh_site
             last = record.grad
-            if last is not None and last() is old and version != record.version:
+            same = last is not None and last() is old
+            gap = now - 1 - record.after_pass   # passes not looked at since our last look
+            if same and gap > 0 and record.after_pass >= fresh_pass:
+                # changed by the passes in between (+1 each) and by zeroing (+1 each): one
+                # zeroing before each pass says zeroed, none says summed (no device sync);
+                # else the values decide, and the passes summed are those after the last
+                # zeroing (taken to come first)
+                moved = version - record.version
+                summing = False if moved == 2 * gap + 1 else True if moved == gap else _is_nonzero(old)
+                record.tested = (_ref(old), version, summing)
+                record.passes = max(1, min(gap, 2 * gap + 1 - moved))
+                record.first = None
+            elif same and version != record.version:
                 summing = False  # changed in place since our last pass: zeroed
             else:
                 tested = record.tested
@@ -382,6 +405,7 @@ class BackwardWatch:
             record.version = new._version
             record.leaf_version = leaf._version
             record.after_pass = self.base + self.calls
+        self.quiet = 0 if (now or dropped or self.pending) else self.quiet + 1
         for pending_site, items in _by_site(dropped).items():
             self._report(items, pending_site, "now")
         if now:
