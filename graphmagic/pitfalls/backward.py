@@ -52,7 +52,8 @@ from .sink import where_text
 from .state import GradRecord, Made, PitfallState
 
 MAX_SITES = 64      # call sites whose roots are kept per cell
-STEADY, SAMPLE = 16, 8  # after 16 passes in a row that summed nothing, look at 2 in every 8
+STEADY, SAMPLE = 16, 8  # after 16 passes in a row that summed nothing, look at 1 in every 8
+# (2, in pairs, where .grad is zeroed in place: the first one's state is the second one's base)
 _GRAD = attrgetter("grad")
 _TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
 _TENSOR_BACKWARD = torch.Tensor.backward.__code__
@@ -118,6 +119,7 @@ class BackwardWatch:
         self._known_ids: dict[int, weakref.ref] = {}
         self.cpu_only = True              # every known leaf lives on the CPU
         self.quiet = 0                    # looked-at passes in a row that summed nothing
+        self.kept = False                 # the last look found a .grad set (not all None)
         self.last_freed: tuple[str, int] | None = None
         self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
         self.steps = False  # the cell calls .step(), or an optimizer is at hand
@@ -185,7 +187,8 @@ class BackwardWatch:
                 calls = self.calls = self.calls + 1
                 if calls & (calls - 1) == 0:
                     self._learn(roots_of(tensors))
-                if self.quiet < STEADY or calls % SAMPLE in (0, SAMPLE - 1):
+                step = calls & (SAMPLE - 1)
+                if self.quiet < STEADY or not step or (step == SAMPLE - 1 and self.kept):
                     before = self._before()   # else: the last passes summed nothing (every .grad
                     # None or zeroed before each): they are looked at in pairs, now and then
             result = original(*args, **kwargs)
@@ -329,7 +332,9 @@ class BackwardWatch:
             grads = list(map(_GRAD, found))
         if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
             self.quiet += 1
+            self.kept = False
             return True
+        self.kept = True
         fresh_pass, fresh_site = state.fresh
         now = self.base + self.calls
         seen = []
