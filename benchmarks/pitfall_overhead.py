@@ -58,6 +58,8 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
 
     - ``trampoline``: hooks.py's trampoline with no handler, against torch's backward
       called directly (the call layer the cell's routing adds, before any work);
+    - ``a handler that only passes through``: what calling any handler costs (included in
+      the handler figures below);
     - ``handler, grads None``: the watch's work when every leaf's .grad is None before the
       pass (``opt.zero_grad()``), the model's leaves learnt, the root recorded for the graph;
     - ``handler, grads kept``: the same with .grad zeroed in place before each pass
@@ -106,7 +108,8 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
             watch = BackwardWatch(ctx, None, locator, PitfallState(), True)
             watch._learn([loss])
             watch.calls = 2  # the next pass is no power of two: no graph walk
-            variants = {"direct": _DIRECT, "routed": None, "watched": watch.handler("backward")}
+            variants = {"direct": _DIRECT, "routed": None, "passthrough": _passthrough,
+                        "watched": watch.handler("backward")}
             for handler in variants.values():   # warm up (the site's first pass captures)
                 timed(handler, bump)
             best = {name: float("inf") for name in variants}
@@ -115,6 +118,7 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
                     best[name] = min(best[name], timed(handler, bump))
             if not kept:
                 out["trampoline"] = (best["routed"] - best["direct"]) / number * 1e6
+                out["a handler that only passes through"] = (best["passthrough"] - best["routed"]) / number * 1e6
             out[f"handler, {state_name}"] = (best["watched"] - best["routed"]) / number * 1e6
             out["leaves"] = len(watch.known)
     finally:
@@ -125,6 +129,11 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
 
 
 _DIRECT = object()   # per_pass: torch's backward called without the trampoline
+
+
+def _passthrough(original, *args, **kwargs):
+    """The least a handler can do: what calling one costs (hooks.py's calling convention)."""
+    return original(*args, **kwargs)
 
 
 def main() -> None:
