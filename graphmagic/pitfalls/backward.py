@@ -14,14 +14,18 @@ through. Each pass the cell makes notes:
 - ``grad-accumulated``: on the 1st, 2nd, 4th ... pass the graph is walked to learn its
   leaves (and, while they have one, their names). Each known leaf's ``.grad`` is read
   before the pass (no tensor hooks, no work on autograd's threads). When all of them are
-  None (``zero_grad()``) nothing can add up: the pass is only marked ``fresh``. Otherwise
-  a leaf whose ``.grad`` the pass changed had, before it:
+  None (``zero_grad()``) nothing can add up. A leaf whose ``.grad`` the pass changed had,
+  before it:
 
   - ``None``: a fresh sum started;
   - the memory our last look left, changed in place since (version moved): zeroed;
   - otherwise (same version: ``x.grad.data.zero_()`` does not move it; a grad set
-    elsewhere; or our last look is older than a ``fresh`` pass): its values decide --
-    the only case that costs a device sync, once per state of a leaf's ``.grad``.
+    elsewhere): its values decide -- the only case that costs a device sync, once per
+    state of a leaf's ``.grad``.
+
+  After 16 passes in a row that summed nothing, the leaves are looked at on 1 pass in 8 (2
+  in a row where ``.grad`` is zeroed in place); the versions tell what the passes in between
+  did.
 
   Findings are one per model (its parameters), optimizer (the tensors it updates) or
   leaf, naming which tensors and giving the fix the cell can use.
@@ -117,7 +121,6 @@ class BackwardWatch:
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
         self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
-        self.cpu_only = True              # every known leaf lives on the CPU
         self.quiet = 0                    # looked-at passes in a row that summed nothing
         self.kept = False                 # the last look found a .grad set (not all None)
         self.last_freed: tuple[str, int] | None = None
@@ -192,9 +195,7 @@ class BackwardWatch:
                     before = self._before()   # else: the last passes summed nothing (every .grad
                     # None or zeroed before each): they are looked at in pairs, now and then
             result = original(*args, **kwargs)
-            if before is True:  # every known .grad was None: nothing could add up
-                self.state.fresh = (self.base + self.calls, site)
-            elif before is not None:
+            if before is not None:
                 self._after(before, site)
             at = 2 if which == "backward" else 3  # position of retain_graph
             retain = args[at] if len(args) > at else kwargs.get("retain_graph")
@@ -317,8 +318,8 @@ class BackwardWatch:
     # ---- grad-accumulated --------------------------------------------------------------
     def _before(self):
         """Each known leaf's ``.grad`` before a pass, and whether a sum into it would add to
-        gradients not zeroed since; ``True`` when every one is None (nothing can add up)."""
-        state = self.state
+        gradients not zeroed since our last look (``(leaf, record, grad, version, summing)``
+        each)."""
         refs = self.refs
         if not refs:
             return None
@@ -330,12 +331,9 @@ class BackwardWatch:
             self.refs = refs = [r for r, _ in self.known]
             found = list(map(call, refs))
             grads = list(map(_GRAD, found))
-        if self.cpu_only and not self.pending and not any(map(is_not, grads, repeat(None))):
-            self.quiet += 1
-            self.kept = False
-            return True
-        self.kept = True
-        fresh_pass, fresh_site = state.fresh
+        self.kept = any(map(is_not, grads, repeat(None)))
+        if not self.kept and not self.pending:   # zero_grad(): nothing can add up
+            return [(leaf, record, None, 0, False) for leaf, (_, record) in zip(found, self.known)]
         now = self.base + self.calls
         seen = []
         for leaf, old, (_, record) in zip(found, grads, self.known):
@@ -343,43 +341,43 @@ class BackwardWatch:
                 seen.append((leaf, record, None, 0, False))
                 continue
             version = old._version
-            if record.after_pass < fresh_pass:  # a fresh pass since our last look: if the values
-                # say no zeroing since, the passes summed are the one that made this .grad and
-                # those that added to it in place since (its version), at most all since then
-                record.grad, record.version, record.leaf_version = None, -1, -1
-                record.passes = min(version + 1, self.base + self.calls - fresh_pass)
-                record.first = fresh_site
             last = record.grad
             same = last is not None and last() is old
-            gap = now - 1 - record.after_pass   # passes not looked at since our last look
-            if same and gap > 0 and record.after_pass >= fresh_pass:
+            gap = now - 1 - record.after_pass   # passes since our last look, not looked at
+            if same and gap > 0:
                 # changed by the passes in between (+1 each) and by zeroing (+1 each): one
                 # zeroing before each pass says zeroed, none says summed (no device sync);
                 # else the values decide, and the passes summed are those after the last
                 # zeroing (taken to come first)
                 moved = version - record.version
-                summing = False if moved == 2 * gap + 1 else True if moved == gap else _is_nonzero(old)
-                record.tested = (_ref(old), version, summing)
+                summing = False if moved == 2 * gap + 1 else True if moved == gap else self._test(old, record)
                 record.passes = max(1, min(gap, 2 * gap + 1 - moved))
                 record.first = None
             elif same and version != record.version:
                 summing = False  # changed in place since our last pass: zeroed
-            else:
-                tested = record.tested
-                if tested is not None and tested[1] == version and tested[0]() is old:
-                    summing = tested[2]
-                else:
-                    summing = _is_nonzero(old)
-                    record.tested = (_ref(old), version, summing)
+            else:   # unchanged since our last look, or another .grad than it saw
+                summing = self._test(old, record)
+                if not same and gap > 0:   # made by a pass we did not look at
+                    record.passes = max(1, min(version + 1, gap))
+                    record.first = None
             seen.append((leaf, record, old, version, summing))
         return seen
+
+    @staticmethod
+    def _test(grad: torch.Tensor, record: GradRecord) -> bool:
+        """Whether ``grad`` holds anything (once per state of it: the device sync)."""
+        tested = record.tested
+        if tested is not None and tested[1] == grad._version and tested[0]() is grad:
+            return tested[2]
+        found = _is_nonzero(grad)
+        record.tested = (_ref(grad), grad._version, found)
+        return found
 
     def _after(self, seen, site) -> None:
         """A sum right after the leaf was updated (a step used the old grad, nobody zeroed
         it) is reported now; a sum with no update since may be intended accumulation: if
         an optimizer can step, it waits until the leaf's next pass (updated, then zeroed:
         fine) or the cell's end."""
-        state = self.state
         now, dropped = [], []
         for leaf, record, old, version, summing in seen:
             new = leaf.grad
@@ -451,8 +449,6 @@ class BackwardWatch:
             ref = weakref.ref(leaf)
             self._known_ids[id(leaf)] = ref
             self.known.append((ref, record))
-            if leaf.device.type != "cpu":
-                self.cpu_only = False
 
     def _bound_names(self) -> dict[int, Made]:
         """``id(leaf) -> Made`` for the leaves the cell's own assignments hold right now

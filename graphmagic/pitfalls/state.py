@@ -39,6 +39,4 @@ class PitfallState:
         self.roots = WeakIdKeyDictionary()   # root tensor -> (In[n], line) of the pass that freed it
         self.last_freed: tuple[str, int | None] | None = None
         self.passes = 0                      # backward passes watched in this shell
-        self.fresh: tuple[int, tuple | None] = (-1, None)  # (pass, site): every known leaf's
-        # .grad was None before that pass; the records older than it are stale
         self.detaches: list[tuple[str, int, str, str]] = []  # (In[n], line, target, source)
