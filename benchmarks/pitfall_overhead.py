@@ -4,14 +4,15 @@ Runs the same cell, interleaved, as a plain cell, under ``%%autograd --no-warn a
 (every probe but the pitfall checks) and under ``%%autograd`` (all of them), and prints
 the median times side by side with their ratios. Also times a cell that reads a
 non-leaf ``.grad`` 1,000 times (the interception's worst case), and, free of the loop's
-noise, what the wrapped ``backward`` adds to one pass (alone, and reading the model's
-leaves' ``.grad`` around the pass).
+noise, what one backward pass costs in the cell's routing (the trampoline) and in the
+watch's work (``per_pass``), on this loop's net and on ``benchmarks/overhead.py``'s.
 
     .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7] [--device cuda]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import timeit
@@ -50,34 +51,89 @@ def timed(ip, cell: str) -> float:
     return elapsed
 
 
-def per_pass(ip) -> tuple[float, float, int]:
-    """Microseconds the wrapper adds to one backward pass: alone, and with the leaves
-    of the namespace's ``model`` learnt (their ``.grad`` read before and after)."""
-    from graphmagic.code.frames import Locator
+def per_pass(ip, model, data, target) -> dict[str, float]:
+    """Microseconds per backward pass, side by side on the path ``loss.backward()`` takes in
+    a cell (Tensor.backward -> trampoline -> handler -> torch's backward, here a stand-in
+    that only bumps the grads' versions as an accumulation does):
+
+    - ``trampoline``: hooks.py's trampoline with no handler, against torch's backward
+      called directly (the call layer the cell's routing adds, before any work);
+    - ``a handler that only passes through``: what calling any handler costs (included in
+      the handler figures below);
+    - ``handler, grads None``: the watch's work when every leaf's .grad is None before the
+      pass (``opt.zero_grad()``), the model's leaves learnt, the root recorded for the graph;
+    - ``handler, grads kept``: the same with .grad zeroed in place before each pass
+      (``zero_grad(set_to_none=False)``, ``p.grad.zero_()``; the zeroing runs in both).
+    """
     from graphmagic.pitfalls import hooks
     from graphmagic.pitfalls.backward import BackwardWatch
-    from graphmagic.pitfalls.state import PitfallState as ShellState
+    from graphmagic.pitfalls.state import PitfallState
 
-    run = types.SimpleNamespace(source=types.SimpleNamespace(filename="<bench>", text="", tree=None),
-                                shell=ip, cell="In[0]", namespace=ip.user_ns)
-    noop = lambda *args, **kwargs: None  # noqa: E731
-    model, data, target = (ip.user_ns[n] for n in ("model", "data", "target"))
+    filename = "<pitfall-bench-cell>"
+    opts = types.SimpleNamespace(show_graph=True, saved=False, attrs=False)
+    ctx = types.SimpleNamespace(source=types.SimpleNamespace(filename=filename, text="", tree=None),
+                                shell=ip, cell="In[0]", namespace=ip.user_ns, options=opts,
+                                code=types.SimpleNamespace(assigned={}, backward_calls=[]),
+                                facts_of=lambda name: types.SimpleNamespace(backward_calls=[]))
+    locator = types.SimpleNamespace(filename=filename, cells={}, cell=lambda name: "In[0]")
+    params = [p for p in model.parameters()]
+
+    def bump(*args, **kwargs):
+        for p in params:
+            if p.grad is not None:
+                p.grad.add_(0)
+
+    cell_code = compile("def step(loss, grads):\n    for g in grads:\n        g.zero_()\n"
+                        "    loss.backward()\n", filename, "exec")
+    space: dict = {}
+    exec(cell_code, space)
+    grads: list = []
+    step = functools.partial(space["step"], grads=grads)
     loss = torch.nn.functional.mse_loss(model(data), target)
-    costs = []
-    for accumulate in (False, True):
-        watch = BackwardWatch(run, None, Locator(run), ShellState(), accumulate)
-        if accumulate:
+    number = 20000
+
+    def timed(handler, original) -> float:
+        torch.autograd.backward = original if handler is _DIRECT else hooks.backward
+        hooks._originals["backward"] = original
+        hooks.ACTIVE.backward = None if handler is _DIRECT else handler
+        return min(timeit.repeat(lambda: step(loss), number=number, repeat=1, timer=time.thread_time))
+
+    saved = torch.autograd.backward, hooks.ACTIVE.backward, hooks._originals["backward"]
+    out = {}
+    try:
+        for state_name, kept in (("grads None", False), ("grads kept", True)):
+            for p in params:
+                p.grad = torch.zeros_like(p) if kept else None
+            grads[:] = [p.grad for p in params] if kept else []
+            watch = BackwardWatch(ctx, None, locator, PitfallState(), True)
             watch._learn([loss])
             watch.calls = 2  # the next pass is no power of two: no graph walk
-        saved = hooks.ACTIVE.backward, hooks._originals["backward"]
-        hooks.ACTIVE.backward, hooks._originals["backward"] = watch.watched_backward, noop
-        try:  # the path Tensor.backward takes in a cell: trampoline -> handler -> original
-            direct = min(timeit.repeat(lambda: noop(loss, None, None, False, inputs=None), number=20000, repeat=7))
-            watched = min(timeit.repeat(lambda: hooks.backward(loss, None, None, False, inputs=None), number=20000, repeat=7))
-        finally:
-            hooks.ACTIVE.backward, hooks._originals["backward"] = saved
-        costs.append((watched - direct) / 20000 * 1e6)
-    return costs[0], costs[1], len(watch.known)
+            variants = {"direct": _DIRECT, "routed": None, "passthrough": _passthrough,
+                        "watched": watch.handler("backward")}
+            for handler in variants.values():   # warm up (the site's first pass captures)
+                timed(handler, bump)
+            best = {name: float("inf") for name in variants}
+            for _ in range(7):   # interleaved rounds: the machine may be shared
+                for name, handler in variants.items():
+                    best[name] = min(best[name], timed(handler, bump))
+            if not kept:
+                out["trampoline"] = (best["routed"] - best["direct"]) / number * 1e6
+                out["a handler that only passes through"] = (best["passthrough"] - best["routed"]) / number * 1e6
+            out[f"handler, {state_name}"] = (best["watched"] - best["routed"]) / number * 1e6
+            out["leaves"] = len(watch.known)
+    finally:
+        torch.autograd.backward, hooks.ACTIVE.backward, hooks._originals["backward"] = saved
+        for p in params:
+            p.grad = None
+    return out
+
+
+_DIRECT = object()   # per_pass: torch's backward called without the trampoline
+
+
+def _passthrough(original, *args, **kwargs):
+    """The least a handler can do: what calling one costs (hooks.py's calling convention)."""
+    return original(*args, **kwargs)
 
 
 def main() -> None:
@@ -116,9 +172,17 @@ def main() -> None:
     reads = {"plain": READS, "%%autograd": "%%autograd --no-graph --quiet\n" + READS}
     read_times = {name: statistics.median(timed(ip, cell) for _ in range(args.repeats))
                   for name, cell in reads.items()}
-    alone, with_leaves, n = per_pass(ip)
-    print(f"per backward pass: wrapper {alone:.2f} us; with {n} leaves' .grad read around it "
-          f"{with_leaves:.2f} us")
+    torch.manual_seed(0)
+    small = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    nets = {"this loop's net": (ip.user_ns["model"], ip.user_ns["data"], ip.user_ns["target"]),
+            "overhead.py's net": (small, torch.randn(64, 32), torch.randn(64, 10))}
+    print("per backward pass (thread CPU time, min of 7 x 20,000 calls; budget: handler <= 2 us):")
+    for label, (net, x, y) in nets.items():
+        if args.device != "cpu" and net is small:
+            continue
+        costs = per_pass(ip, net, x, y)
+        n = costs.pop("leaves")
+        print(f"  {label} ({n} leaves): " + "; ".join(f"{k} {v:.2f} us" for k, v in costs.items()))
     print(f"1,000 non-leaf .grad reads: plain {read_times['plain'] * 1000:.1f} ms, "
           f"%%autograd {read_times['%%autograd'] * 1000:.1f} ms (one finding, count 1000)")
 

@@ -393,6 +393,33 @@ x = torch.tensor([0., 1., 4.], requires_grad=True)
 r = torch.where(x > 0, torch.where(x > 0, x, 1).sqrt(), torch.zeros_like(x))
 r.sum().backward()
 x.grad"""),
+
+    ("md", """## Unnamed backward and custom Function
+
+The autograd chapters' most common idiom differentiates a tensor that has no name:
+`(x * x).sum().backward()`. The graph's root is that expression, as written; graphmagic
+captures its graph at the `backward()` call (the tensor is gone right after it), holding no
+tensor alive."""),
+    ("code", """%%autograd
+x = torch.arange(4.0, requires_grad=True)
+(x * x).sum().backward()
+x.grad"""),
+    ("md", """A custom `torch.autograd.Function` is drawn under its own class name. With `--saved`, its
+node lists what `ctx.save_for_backward` kept, marked freed: the backward pass released it."""),
+    ("code", """class Sq(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        return 2 * a * grad"""),
+    ("code", """%%autograd --saved
+z = torch.tensor([1., 2., 3.], requires_grad=True)
+Sq.apply(z).sum().backward()
+z.grad"""),
 ]
 
 

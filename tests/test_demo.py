@@ -162,3 +162,13 @@ def test_readme_gives_two_commands_and_ci_runs_the_test_one():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "\nbash scripts/test.sh\n" in ci and "set -euo pipefail" in ci
     assert "|| true" not in ci
+
+
+@pytest.mark.notebook
+def test_demo_draws_an_unnamed_backward_and_a_custom_function(executed):
+    _, nb, _ = executed
+    assert report_of(nb, "(x * x).sum().backward()")["graph"]["roots"] == ["(x * x).sum()"]
+    graph = report_of(nb, "Sq.apply(z).sum().backward()")["graph"]
+    assert graph["roots"] == ["Sq.apply(z).sum()"]
+    sq = [n for n in graph["nodes"] if n["kind"] == "op" and n["op"] == "Sq"]
+    assert len(sq) == 1 and sq[0]["saved"] == [{"name": "saved_tensors", "text": "", "freed": True}]

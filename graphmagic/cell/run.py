@@ -185,7 +185,7 @@ def _collect(ctx: CellContext, parts: Parts, report: Report, result, exception) 
             parts.pitfalls.collect(ctx, end, report)
     if ctx.options.show_graph:
         with reporting(report, "graph"):
-            report.graph = graph_section(ctx, end, tracking)
+            report.graph = graph_section(ctx, end, tracking, parts.pitfalls and parts.pitfalls.watch)
     if parts.memory is not None:
         with reporting(report, "memory"):
             report.memory = parts.memory.collect(ctx, end, tracking)

@@ -9,10 +9,12 @@ marked ``static`` (the line is a guess about when it ran).
 from __future__ import annotations
 
 import ast
+import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..cell.source import CellSource
+from .frames import segment
 
 MOVE_METHODS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "type"})
 OPTIMIZER_METHODS = frozenset({"step"})
@@ -25,7 +27,8 @@ class Site:
     line: int          # notebook line (the %%autograd line is 1)
     how: str = ""      # short description of the construct: 'Y += X', 'Z[:] = ...', '.add_()'
     static: bool = False  # inside a loop or function: the line is where it is written
-    detail: str = ""   # extra text (a right-hand side, a call's first argument)
+    detail: str = ""   # extra text: an assignment's right-hand side, a backward() target,
+                       # as written
 
 
 @dataclass
@@ -43,6 +46,10 @@ class CodeFacts:
     no_grad_lines: set[int] = field(default_factory=set)   # lines under `with torch.no_grad()`
     # names bound by `for NAME in ...` (how 'for', detail the iterable) and `with ... as NAME` ('with')
     loop_targets: dict[str, list[Site]] = field(default_factory=lambda: defaultdict(list))
+    zero_grads: list[Site] = field(default_factory=list)   # opt.zero_grad(): expr opt
+    # names passed to a function that may change them in place (a user function such as
+    # sgd([w, b], lr), or an in-place API like nn.init.normal_(w)): expr the name
+    passed: dict[str, list[Site]] = field(default_factory=lambda: defaultdict(list))
 
     def lines_for(self, expr: str) -> list[Site]:
         """Every site that binds or changes ``expr`` in place, in line order."""
@@ -85,9 +92,19 @@ def _is_no_grad(item: ast.withitem) -> bool:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, lines: tuple[str, ...] = ()) -> None:
         self.facts = CodeFacts()
         self.depth = 0  # loops and function bodies entered
+        self.lines = list(lines)
+
+    def written(self, node: ast.AST) -> str:
+        """``node``'s source as the cell writes it (``(x*x).sum()``, not re-spaced)."""
+        try:
+            text = segment(self.lines, node.lineno, node.end_lineno, node.col_offset,
+                           node.end_col_offset)
+        except (AttributeError, TypeError):
+            text = None
+        return text if text else ast.unparse(node)
 
     def site(self, node: ast.AST, expr: ast.AST | str, how: str, detail: str = "") -> Site:
         text = expr if isinstance(expr, str) else ast.unparse(expr)
@@ -148,7 +165,7 @@ class _Scanner(ast.NodeVisitor):
                 f.computed_slice_assigns.append(site)
             return
         if isinstance(target, (ast.Name, ast.Attribute)):
-            site = self.site(node, target, "=")
+            site = self.site(node, target, "=", self.written(value) if value is not None else "")
             f.assigned[site.expr].append(site)
             self._classify_value(target, value, node)
 
@@ -201,13 +218,21 @@ class _Scanner(ast.NodeVisitor):
             elif method in ("backward", "grad") and ast.unparse(obj) in ("torch.autograd", "autograd"):
                 first = _first_argument(node, "tensors" if method == "backward" else "outputs")
                 if first is not None:
-                    f.backward_calls.append(self.site(node, first, f"torch.autograd.{method}()"))
+                    f.backward_calls.append(self.site(node, first, f"torch.autograd.{method}()",
+                                                      self.written(first)))
             elif method == "backward":
-                f.backward_calls.append(self.site(node, obj, ".backward()"))
+                f.backward_calls.append(self.site(node, obj, ".backward()", self.written(obj)))
             elif method == "retain_grad":
                 f.retain_grad_calls.append(self.site(node, obj, ".retain_grad()"))
+            elif method == "zero_grad":
+                f.zero_grads.append(self.site(node, obj, ".zero_grad()"))
             elif method in OPTIMIZER_METHODS:
                 f.optimizer_steps.append(self.site(node, obj, ".step()"))
+        if _may_change_arguments(func):
+            how = ast.unparse(func) + "()"
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                for name in {n.id for n in ast.walk(arg) if isinstance(n, ast.Name)}:
+                    f.passed[name].append(self.site(node, name, how))
         for kw in node.keywords:
             if kw.arg == "out" and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Subscript)):
                 site = self.site(node, _root_tensor_expr(kw.value), "out=")
@@ -221,6 +246,14 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _may_change_arguments(func: ast.AST) -> bool:
+    """A call that may change its arguments in place: a function of the user's (not a
+    builtin such as print), or an in-place API (``nn.init.normal_``)."""
+    if isinstance(func, ast.Name):
+        return not hasattr(builtins, func.id)
+    return isinstance(func, ast.Attribute) and func.attr.endswith("_") and not func.attr.startswith("_")
+
+
 _OPS = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "MatMult": "@", "Pow": "**",
         "FloorDiv": "//", "Mod": "%", "BitAnd": "&", "BitOr": "|", "BitXor": "^",
         "LShift": "<<", "RShift": ">>"}
@@ -228,7 +261,7 @@ _OPS = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "MatMult": "@", "Pow": 
 
 def scan(source: CellSource) -> CodeFacts:
     """The static facts of ``source``'s body (empty when it does not parse)."""
-    scanner = _Scanner()
+    scanner = _Scanner(source.lines)
     if source.tree is not None:
         scanner.visit(source.tree)
     return scanner.facts

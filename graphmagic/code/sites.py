@@ -38,6 +38,14 @@ def root_of(name: str) -> str:
     return m.group(0) if m else name
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that puts ``parts[2]`` before ``parts[10]`` (digit runs compare as numbers)."""
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(name))
+
+
 class CellCode:
     """The static sites of one cell, indexed for the tracker."""
 

@@ -23,6 +23,7 @@ from ..tensors.info import SAFE_WALK_LIMIT, data_ptr, storage_key
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BACKWARD = re.compile(r"Backward\d*$")
 _NAMES: dict[type, str] = {}
+_OPS: dict[type, str] = {}
 LEAF = "AccumulateGrad"
 DATA, DETACH = 0, 1
 WALK_LIMIT = SAFE_WALK_LIMIT
@@ -47,6 +48,32 @@ def fn_name(fn) -> str:
     return name
 
 
+def op_of(fn, label: str) -> str:
+    """What an op node is called: a custom ``torch.autograd.Function``'s own class name
+    (``Sq`` for ``SqBackward``, ``CompiledFunction`` for ``torch.compile``), else the forward
+    op of a built-in node (``MulBackward0`` -> ``mul``). Cached per node class."""
+    kind = type(fn)
+    op = _OPS.get(kind)
+    if op is None:
+        forward = getattr(kind, "_forward_cls", None)
+        name = getattr(forward, "__name__", None) if isinstance(forward, type) else None
+        op = _OPS[kind] = name or op_name(label)
+    return op
+
+
+GHOST = 1 << 62   # keys of tensors gone by the end of the cell (above any id())
+
+
+class Gone:
+    """Stands in for a tensor gone since a fragment was captured (what the walks ask)."""
+    grad_fn = None
+    _base = None
+
+    def __init__(self, leaf: bool, requires_grad: bool) -> None:
+        self.is_leaf = leaf
+        self.requires_grad = requires_grad
+
+
 class Capture:
     """Skeleton of one walk. Node ``i`` is an op (``fn[i] >= 0``, the index in ``fns``)
     or a tensor (``key[i]``: ``id()`` of the tensor, ``copy[i]``: per-use copy number)."""
@@ -69,6 +96,10 @@ class Capture:
         self.detached_from: dict[int, int] = {}   # tensor node -> node it was detached from
         self.copies: dict[int, int] = {}          # id(tensor) -> times drawn
         self.truncated = False                    # the walk stopped at WALK_LIMIT
+        self.preset: dict[int, object] = {}       # node -> model node read earlier (fragments)
+        self.root_keys: dict[int, str] = {}       # key -> label of a fragment's root
+        self._op_keys: dict | None = None         # (name, sequence_nr) -> live op node
+        self._gone: dict[int, int] = {}           # id() at capture of a gone tensor -> node
         for name, t in named:
             self.add_name(name, t)
 
@@ -179,6 +210,68 @@ class Capture:
             src.append(s)
             dst.append(node_for[p])
             ekind.append(DATA)
+
+    # ---- fragments captured at backward() calls ---------------------------------
+    def absorb(self, frag, live: dict[int, torch.Tensor] | None = None,
+               gone_names: dict[int, str] | None = None) -> None:
+        """Merge ``frag`` (``fragment.Fragment``): a tensor still alive (or ``live[i]``,
+        a living tensor standing in for a gone one) joins its live node, an op joins the
+        live op with the same identity; the rest are drawn as read at the call (a gone
+        tensor named ``gone_names[i]`` when given)."""
+        from .fragment import op_key
+
+        if self._op_keys is None:
+            self._op_keys = {}
+            for node, q in enumerate(self.fn):
+                if q >= 0:
+                    key = op_key(self.fns[q], self.label[node])
+                    if key is not None:
+                        self._op_keys.setdefault(key, node)
+        live = live or {}
+        index: list[int] = []
+        for i, model in enumerate(frag.node):
+            if frag.is_op[i]:
+                node = self._op_keys.get(frag.key[i]) if frag.key[i] is not None else None
+                if node is None:   # an op gone by now: a placeholder keeps fn[] >= 0 for ops
+                    self.fns.append(None)
+                    node = self._node(model.name, len(self.fns) - 1, -1)
+                    self.preset[node] = model
+                    if frag.key[i] is not None:
+                        self._op_keys[frag.key[i]] = node
+                index.append(node)
+                continue
+            t = live.get(i)
+            if t is None and frag.ref[i] is not None:
+                t = frag.ref[i]()
+            if t is not None:
+                node = self.tensor(t)
+                key = id(t)
+            elif i > 0 and frag.ids[i] in self._gone:   # met in another fragment already
+                node = self._gone[frag.ids[i]]
+                key = self.key[node]
+            else:
+                key = GHOST + len(self.preset)
+                node = self._node("", -1, key)
+                self.tensors[key] = Gone(model.leaf, model.requires_grad)
+                self.preset[node] = model
+                if i > 0:
+                    self._gone[frag.ids[i]] = node
+            if model.names and i == 0:
+                self.root_keys.setdefault(key, model.names[0])
+            title = [gone_names[i]] if t is None and gone_names and i in gone_names else model.names
+            if title and (t is None or i == 0):
+                for name in title:
+                    if name not in self.names.setdefault(key, []):
+                        self.names[key].append(name)
+            index.append(node)
+        have = set(zip(self.src, self.dst))
+        for s, d in zip(frag.src, frag.dst):
+            edge = (index[s], index[d])
+            if edge not in have:
+                have.add(edge)
+                self.edge(*edge)
+        if frag.truncated:
+            self.truncated = True
 
     # ---- after the walk ---------------------------------------------------------
     def detached(self, candidates: Iterable[torch.Tensor]) -> None:

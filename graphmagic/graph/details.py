@@ -12,6 +12,7 @@ import torch
 from ..messages import t
 from ..tensors.info import data_ptr, dtype_str
 from .model import OpNode, Saved
+from .state import shape_of
 
 PREFIX = "_saved_"
 MAX_TEXT = 40
@@ -55,7 +56,7 @@ class Namer:
         return (pointer, tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
 
     def describe(self, t: torch.Tensor) -> str:
-        text = "(" + ", ".join(str(d) for d in t.shape) + ") " + dtype_str(t)
+        text = _shape(shape_of(t)) + " " + dtype_str(t)
         name = self.by_id.get(id(t))
         if name is None:
             try:
@@ -65,9 +66,16 @@ class Namer:
         return f"{text} = {name}" if name else text
 
 
+def _shape(dims: list[int] | None) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")" if dims is not None else "(?)"
+
+
 def _hooked(fn, attr: str) -> bool:
-    raw = getattr(fn, "_raw" + attr, None)
+    """The saved value sits behind an unpack hook (reading it would run the hook). A
+    freed one raises on ``_raw_saved_*`` too (``RuntimeError``): not hooked, ``read``
+    then records it as freed."""
     try:
+        raw = getattr(fn, "_raw" + attr, None)
         return getattr(raw, "unpack_hook", None) is not None
     except Exception:
         return False
@@ -113,9 +121,9 @@ def read(fn, node: OpNode, namer: Namer | None, want_saved: bool, want_attrs: bo
 
 def _tensors(value, namer: Namer | None) -> str:
     if isinstance(value, torch.Tensor):
-        return namer.describe(value) if namer else short(tuple(value.shape))
+        return namer.describe(value) if namer else _shape(shape_of(value))
     items = [v for v in value if isinstance(v, torch.Tensor)]
-    return "; ".join(namer.describe(v) if namer else short(tuple(v.shape)) for v in items[:3]) + (
+    return "; ".join(namer.describe(v) if namer else _shape(shape_of(v)) for v in items[:3]) + (
         f"; +{len(items) - 3}" if len(items) > 3 else "")
 
 
@@ -123,8 +131,12 @@ def _custom(fn, node: OpNode, namer: Namer | None, want_saved: bool) -> None:
     """``torch.autograd.Function`` nodes keep ``ctx.save_for_backward`` in ``saved_tensors``."""
     if not hasattr(type(fn), "saved_tensors"):
         return
-    raw = getattr(fn, "_raw_saved_tensors", ()) or ()
-    if any(getattr(r, "unpack_hook", None) is not None for r in raw):
+    try:
+        raw = getattr(fn, "_raw_saved_tensors", ()) or ()
+        hooked = any(getattr(r, "unpack_hook", None) is not None for r in raw)
+    except Exception:  # freed by backward(): saved_tensors below says so
+        hooked = False
+    if hooked:
         return
     try:
         tensors = fn.saved_tensors

@@ -134,11 +134,12 @@ def tensor_label(node: TensorNode, graph: Graph) -> str:
 
 
 def tensor_style(node: TensorNode) -> dict[str, str]:
-    if node.detached_from or not node.requires_grad:
+    cut = node.detached_from and not node.requires_grad  # requires_grad_() made it a new leaf
+    if cut or not node.requires_grad:
         fill, line = COLORS["plain"]
     else:
         fill, line = COLORS["leaf" if node.leaf else "nonleaf"]
-    style = "rounded,filled" + (",dashed" if node.detached_from else "")
+    style = "rounded,filled" + (",dashed" if cut else "")
     return {"shape": "box", "style": style, "fillcolor": fill, "color": line,
             "penwidth": "3" if node.root else "1"}
 

@@ -42,14 +42,16 @@ def canonical(expr: str) -> str:
 
 
 def split_targets(expr: str) -> list[str]:
-    """``[a, b]`` or ``(a, b)`` (``torch.autograd.backward([a, b])``) -> ``['a', 'b']``."""
+    """``[a, b]`` or ``(a, b)`` (``torch.autograd.backward([a, b])``) -> ``['a', 'b']``,
+    each as written."""
+    text = expr.strip()
     try:
-        node = ast.parse(expr.strip(), mode="eval").body
+        node = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError):
         return [expr]
     if isinstance(node, (ast.Tuple, ast.List)):
-        return [ast.unparse(e) for e in node.elts]
-    return [expr]
+        return [ast.get_source_segment(text, e) or ast.unparse(e) for e in node.elts]
+    return [text]
 
 
 class _Lookup:

@@ -18,10 +18,13 @@ def shape_of(t: torch.Tensor) -> list[int] | None:
         return None
 
 
-def summarize_grad(g: torch.Tensor | None) -> Grad | None:
+def summarize_grad(g: torch.Tensor | None, values: bool = True) -> Grad | None:
+    """``g``'s shape and dtype, and (``values``) its values when small, else mean/min/max."""
     if g is None:
         return None
     grad = Grad(shape=shape_of(g) or [], dtype=dtype_str(g))
+    if not values:
+        return grad
     try:
         with computing():  # the user's modes do not see these operations
             _statistics(g, grad)
@@ -43,7 +46,8 @@ def _statistics(g: torch.Tensor, grad: Grad) -> None:
                                          torch.stack([f.mean(), f.min(), f.max()]).tolist())
 
 
-def tensor_node(node_id: str, names: list[str], t: torch.Tensor) -> TensorNode:
+def tensor_node(node_id: str, names: list[str], t: torch.Tensor, values: bool = True) -> TensorNode:
+    """The node of ``t``; ``values=False`` leaves out the grad's values (no device work)."""
     leaf = bool(t.is_leaf)
     retains = bool(getattr(t, "retains_grad", False))
     return TensorNode(
@@ -51,5 +55,5 @@ def tensor_node(node_id: str, names: list[str], t: torch.Tensor) -> TensorNode:
         device=device_str(t), leaf=leaf, requires_grad=bool(t.requires_grad),
         retains_grad=retains,
         # a non-leaf's .grad is read only when retained: reading it otherwise warns
-        grad=summarize_grad(t.grad) if (leaf or retains) else None,
+        grad=summarize_grad(t.grad, values) if (leaf or retains) else None,
     )

@@ -70,6 +70,16 @@ EN: dict[str, str] = {
                                      "RuntimeError), so they are left out; the default engine "
                                      "shows them as freed.",
     "graph.torchviz_failed": "--engine torchviz: torchviz.make_dot failed: {error}",
+    "graph.torchviz_freed": "--engine torchviz: torchviz.make_dot reads the values this graph "
+                            "saved, and backward() has freed them (it raises RuntimeError).",
+    "graph.torchviz_fallback": "torchviz could not draw this graph: graphmagic's own engine drew "
+                               "it.",
+    "graph.torchviz_gone": "--engine torchviz: torchviz draws only tensors that still exist, and "
+                           "a tensor this cell differentiated is gone after its backward(): "
+                           "graphmagic's own engine drew the graph from what it captured at the "
+                           "call.",
+    "graph.former": "{name} (before line {line})",
+    "graph.former_cell": "{name} (an earlier value)",
 }
 
 ZH: dict[str, str] = {
@@ -139,4 +149,12 @@ ZH: dict[str, str] = {
                                      "无法显示保存的张量或属性（会抛出 RuntimeError），因此省略了"
                                      "它们；默认引擎会把它们显示为已释放。",
     "graph.torchviz_failed": "--engine torchviz：torchviz.make_dot 失败：{error}",
+    "graph.torchviz_freed": "--engine torchviz：torchviz.make_dot 要读取这张图保存的值，"
+                            "而 backward() 已经释放了它们（会抛出 RuntimeError）。",
+    "graph.torchviz_fallback": "torchviz 无法画出这张图：改由 graphmagic 自己的引擎画出。",
+    "graph.torchviz_gone": "--engine torchviz：torchviz 只能画出仍然存在的张量，而本单元求导的某个"
+                           "张量在 backward() 之后已不存在：graphmagic 自己的引擎根据调用时记录的"
+                           "内容画出了这张图。",
+    "graph.former": "{name}（第 {line} 行之前）",
+    "graph.former_cell": "{name}（较早的值）",
 }

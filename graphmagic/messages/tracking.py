@@ -22,6 +22,10 @@ EN: dict[str, str] = {
     "tracking.detail.result": "the cell's result",
     "tracking.detail.freed": "memory freed",
     "tracking.detail.still-referenced": "name removed; the tensor is still referenced elsewhere",
+    "tracking.detail.kept-by-torch": "name removed; PyTorch itself still holds the tensor (an "
+                                     "autograd graph that uses it), so its memory is not freed yet",
+    "tracking.detail.now-a": "now a {type}",
+    "tracking.detail.then_in_place": ", then changed in place at line {at}",
     "tracking.static": "(static: inside a loop or function)",
     # tracking: table
     "tracking.title": "Tensors",
@@ -50,6 +54,11 @@ EN: dict[str, str] = {
     "tracking.state.grad_cleared": ".grad cleared",
     "tracking.state.grad_accumulated": ".grad changed in place (accumulated)",
     "tracking.state.grad_replaced": ".grad replaced",
+    "tracking.state.grad_set_at": ".grad set by backward() at line {backward}",
+    "tracking.state.grad_accumulated_at": ".grad added to by backward() at line {backward} "
+                                          "(accumulated)",
+    "tracking.state.grad_zeroed_set": ".grad zeroed at line {zero}, then set by backward() at line "
+                                      "{backward}",
     "tracking.alias": "{name} shares storage with {other} ({how}) · {size} on {device}",
     "tracking.alias_plain": "{name} shares storage with {other} · {size} on {device}",
     "tracking.how.same tensor": "same tensor",
@@ -156,6 +165,10 @@ ZH: dict[str, str] = {
     "tracking.detail.result": "本单元的结果",
     "tracking.detail.freed": "内存已释放",
     "tracking.detail.still-referenced": "名字已删除；张量仍被别处引用",
+    "tracking.detail.kept-by-torch": "名字已删除；PyTorch 自身仍持有该张量（某个用到它的自动求导计算图），"
+                                     "所以它的内存还没有释放",
+    "tracking.detail.now-a": "现在是 {type}",
+    "tracking.detail.then_in_place": "，随后在第 {at} 行被原地修改",
     "tracking.static": "（静态推断：位于循环或函数内）",
     "tracking.title": "张量",
     "tracking.nothing": "没有张量",
@@ -183,6 +196,9 @@ ZH: dict[str, str] = {
     "tracking.state.grad_cleared": ".grad 已清除",
     "tracking.state.grad_accumulated": ".grad 被原地修改（梯度累加）",
     "tracking.state.grad_replaced": ".grad 被替换",
+    "tracking.state.grad_set_at": ".grad 由第 {backward} 行的 backward() 设置",
+    "tracking.state.grad_accumulated_at": ".grad 被第 {backward} 行的 backward() 累加（梯度累加）",
+    "tracking.state.grad_zeroed_set": ".grad 在第 {zero} 行清零，随后由第 {backward} 行的 backward() 设置",
     "tracking.alias": "{name} 与 {other} 共享存储（{how}）· {device} 上 {size}",
     "tracking.alias_plain": "{name} 与 {other} 共享存储 · {device} 上 {size}",
     "tracking.how.same tensor": "同一个张量",

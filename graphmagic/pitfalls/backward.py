@@ -1,49 +1,110 @@
-"""Backward passes of a cell: ``grad-accumulated`` and where each graph was freed.
+"""Backward passes of a cell: what was differentiated, ``grad-accumulated``, and where each
+graph was freed.
 
-For the cell only, ``torch.autograd.backward`` and ``torch.autograd.grad`` are wrapped
-(``Tensor.backward`` calls the former) to note the cell line of each pass and which roots
-it freed (for ``backward-twice``). On the 1st, 2nd, 4th, 8th ... pass the graph is walked
-to learn its leaves. Around each ``backward`` pass each known leaf's ``.grad`` is read
-(no tensor hooks, no work on autograd's threads); a leaf whose ``.grad`` the pass
-changed had, before it:
+For the cell only, ``torch.autograd.backward`` and ``torch.autograd.grad`` are routed here
+(``Tensor.backward`` calls the former). A pass inside a pass (reentrant checkpointing's)
+and one torch makes itself (``torch.compile`` tracing a backward graph) go straight
+through. Each pass the cell makes notes:
 
-- ``None``: a fresh sum started (``zero_grad()`` sets grads to None);
-- the memory our last pass left, changed in place since (version moved): zeroed;
-- otherwise (same version: ``x.grad.data.zero_()`` does not move it; or a grad set
-  elsewhere): its values decide -- the only case that costs a device sync, once per
-  state of a leaf's ``.grad``.
+- its cell line and the roots it differentiated, held by weak reference, labelled by the
+  expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 2nd, 4th, 8th ...
+  pass the root's graph is captured as plain data (``graph/fragment.py``), for a root that
+  is gone by the end of the cell (``differentiated()``, read by the graph part);
+- which roots it freed (for ``backward-twice``);
+- ``grad-accumulated``: on the 1st, 2nd, 4th ... pass the graph is walked to learn its
+  leaves (and, while they have one, their names). Each known leaf's ``.grad`` is read
+  before the pass (no tensor hooks, no work on autograd's threads). When all of them are
+  None (``zero_grad()``) nothing can add up. A leaf whose ``.grad`` the pass changed had,
+  before it:
 
-Across cells the state lives in weak-keyed tables on a per-shell object; the wrappers are
+  - ``None``: a fresh sum started;
+  - the memory our last look left, changed in place since (version moved): zeroed;
+  - otherwise (same version: ``x.grad.data.zero_()`` does not move it; a grad set
+    elsewhere): its values decide -- the only case that costs a device sync, once per
+    state of a leaf's ``.grad``.
+
+  After 16 passes in a row that summed nothing, the leaves are looked at on 1 pass in 8 (2
+  in a row where ``.grad`` is zeroed in place); the versions tell what the passes in between
+  did.
+
+  Findings are one per model (its parameters), optimizer (the tensors it updates) or
+  leaf, naming which tensors and giving the fix the cell can use.
+
+Across cells the state lives in weak-keyed tables on a per-shell object; the routing is
 removed after the cell.
 """
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import weakref
-from collections import deque
+from itertools import repeat
+from functools import partial
+from operator import attrgetter, call, is_not
 
 import torch
 
-from ..tensors import names as names_mod
-from ..tensors.info import computing, data_ptr, is_tensor, reading, shape_str
+from ..code.frames import frame_scopes, resolve
+from ..code.pitfalls import operands
+from ..code.sites import natural_key, root_of
 from ..messages import t
+from ..tensors import names as names_mod
+from ..tensors.info import is_tensor
 from ..tensors.walk import leaves, roots_of
-from .sink import where_text
 from .hooks import take_autograd
-from .state import GradRecord, PitfallState
+from .sink import where_text
+from .state import GradRecord, Made, PitfallState
+
+MAX_SITES = 64      # call sites whose roots are kept per cell
+STEADY, SAMPLE = 16, 8  # after 16 passes in a row that summed nothing, look at 1 in every 8
+# (2, in pairs, where .grad is zeroed in place: the first one's state is the second one's base)
+_GRAD = attrgetter("grad")
+_TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
+_TENSOR_BACKWARD = torch.Tensor.backward.__code__
+NAMES_SHOWN = 4     # tensors named in a grouped finding
 
 
 def _is_nonzero(grad: torch.Tensor) -> bool:
     try:
-        with computing():  # the user's modes do not see this
-            return not grad._python_dispatch and bool(grad.detach().any())
+        return bool(grad.detach().any())
     except Exception:
         return False
 
 
-def _pointer(tensor: torch.Tensor) -> int | None:
-    return data_ptr(tensor) or None  # None: no storage (some tensor subclasses)
+def _ref(tensor: torch.Tensor):
+    """A weak reference to ``tensor`` (a dead one for the odd object that has none)."""
+    try:
+        return weakref.ref(tensor)
+    except TypeError:
+        return _DEAD
+
+
+def _dead():
+    return None
+
+
+_DEAD = _dead
+
+
+class Differentiated:
+    """The latest tensor differentiated at one call site: plain data and weak references."""
+    __slots__ = ("label", "cell", "line", "ref", "fragment", "passes", "operands", "retained",
+                 "next_capture")
+
+    def __init__(self, label: str, cell: str, line: int | None, operands: list[str]) -> None:
+        self.label = label              # the expression as written, e.g. (x * x).sum()
+        self.cell = cell
+        self.line = line
+        self.ref: weakref.ref | None = None
+        self.fragment = None            # graph.fragment.Fragment of a recent pass
+        self.passes = 0
+        self.operands = operands        # the names the expression computes from
+        self.retained = False           # the latest pass kept the graph (retain_graph=True)
+        self.next_capture = 1           # the pass whose graph is captured next
+
+    def root(self) -> torch.Tensor | None:
+        return self.ref() if self.ref is not None else None
 
 
 class BackwardWatch:
@@ -53,131 +114,273 @@ class BackwardWatch:
         self.loc = locator
         self.state = state
         self.accumulate = accumulate
-        self.calls = 0
+        self.record_roots = bool(getattr(ctx.options, "show_graph", False))
+        self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
+        self._sites: dict[tuple, tuple[str, int]] = {}     # (code, instruction) -> (file, line)
+        self.calls = 0                    # this cell's passes (watched for grad-accumulated)
+        self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
+        self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
-        self.freed: deque = deque(maxlen=64)  # (weakref to root, site) of this cell's passes
+        self.quiet = 0                    # looked-at passes in a row that summed nothing
+        self.kept = False                 # the last look found a .grad set (not all None)
         self.last_freed: tuple[str, int] | None = None
-        self._names: dict[int, str] = {}  # id(leaf) -> its name ('' when it has none)
         self.pending: dict[int, tuple[weakref.ref, GradRecord]] = {}
         self.steps = False  # the cell calls .step(), or an optimizer is at hand
-        self._written: set[str] | None = None
+        self.sites: dict[tuple, Differentiated] = {}   # (filename, line[, index]) -> latest root
+        self._targets: dict[tuple, list[tuple[str, list[str]]]] = {}
+        self._busy = False
+        self._owners: tuple | None = None  # see _owner_tables
 
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
-        take_autograd(stack, "backward", self.watched_backward)
-        take_autograd(stack, "grad", self.watched_grad)
+        self.base = self.state.passes   # passes of earlier cells: the shell's count goes on
+        take_autograd(stack, "backward", self.handler("backward"))
+        take_autograd(stack, "grad", self.handler("grad"))
         stack.callback(self.uninstall)
         self.steps = _calls_step(self.ctx.source.tree) or any(
-            issubclass(type(v), torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
+            isinstance(v, torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
 
     def uninstall(self) -> None:
+        self.state.passes = self.base + self.calls
         self._keep_freed()
         self.known.clear()
+        self.refs = []
         self._known_ids.clear()
-        self._names.clear()
+        self._sites.clear()
+        self._owners = None
 
-    def watched_backward(self, original, *args, **kwargs):
+    def handler(self, which: str):
+        """What the trampoline of ``torch.autograd.<which>`` calls: ``(original, *args,
+        **kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
+        return partial(self._watched, which)
+
+    def _watched(self, which: str, original, *args, **kwargs):
         __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
-        return self._watched("backward", original, args, kwargs)
-
-    def watched_grad(self, original, *args, **kwargs):
-        __tracebackhide__ = True  # noqa: F841
-        return self._watched("grad", original, args, kwargs)
-
-    def _watched(self, which: str, original, args, kwargs):
-        __tracebackhide__ = True  # noqa: F841
-        at = 2 if which == "backward" else 3  # position of retain_graph
-        accumulate = self.accumulate and which == "backward"
-        filename, cells = self.loc.filename, self.loc.cells
-        frame = sys._getframe(3)
-        while frame is not None:
-            name = frame.f_code.co_filename
-            if name == filename or name in cells:
-                break
-            frame = frame.f_back
-        site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
-        del frame
-        tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
-        if accumulate:
-            with reading():  # subclass __torch_function__ off
-                before = self._before(tensors)
+        if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
+            return original(*args, **kwargs)
+        filename, cells = self._files
+        # 0: here, 1: the trampoline, 2: its caller; Tensor.backward calls with four
+        # arguments and inputs=, and its caller, 3, is most often the cell itself
+        frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        code_file = frame.f_code.co_filename
+        if not (code_file == filename or code_file in cells):
+            frame = sys._getframe(2)
+            if frame.f_code is _TENSOR_BACKWARD:
+                frame = frame.f_back
+            while frame is not None:
+                code_file = frame.f_code.co_filename
+                if code_file == filename or code_file in cells:
+                    break
+                if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing
+                    del frame                      # its backward graph): not the cell's
+                    return original(*args, **kwargs)
+                frame = frame.f_back
+        if frame is not None:
+            where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
+            site = self._sites.get(where)
+            if site is None:
+                site = self._sites[where] = (code_file, frame.f_lineno)
         else:
+            site = None
+        tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
+        self._busy = True
+        try:
             before = None
-        result = original(*args, **kwargs)
-        if before:
-            with reading():
+            if self.accumulate and which == "backward":
+                calls = self.calls = self.calls + 1
+                if calls & (calls - 1) == 0:
+                    self._learn(roots_of(tensors))
+                step = calls & (SAMPLE - 1)
+                if self.quiet < STEADY or not step or (step == SAMPLE - 1 and self.kept):
+                    before = self._before()   # else: the last passes summed nothing (every .grad
+                    # None or zeroed before each): they are looked at in pairs, now and then
+            result = original(*args, **kwargs)
+            if before is not None:
                 self._after(before, site)
-        retain = args[at] if len(args) > at else kwargs.get("retain_graph")
-        if retain is None:
-            retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
-        if not retain:
-            if is_tensor(tensors):
-                self.freed.append((weakref.ref(tensors), site))
-            else:
-                self.freed.extend((weakref.ref(root), site) for root in roots_of(tensors))
-            self.last_freed = site
+            at = 2 if which == "backward" else 3  # position of retain_graph
+            retain = args[at] if len(args) > at else kwargs.get("retain_graph")
+            if retain is None:
+                retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
+            if not retain:
+                self.last_freed = site
+            entry = self.sites.get(site)
+            if entry is not None and entry.passes + 1 != entry.next_capture \
+                    and is_tensor(tensors):   # the common case, kept short
+                entry.passes += 1
+                entry.ref = weakref.ref(tensors)
+                entry.retained = retain
+            elif site is not None:
+                roots = [tensors] if is_tensor(tensors) else roots_of(tensors)
+                self._record(roots, site, frame, bool(retain))
+        finally:
+            self._busy = False
+            del frame
         return result
+
+    # ---- what was differentiated (the graph's roots) ---------------------------------
+    def differentiated(self) -> list[Differentiated]:
+        return list(self.sites.values())
+
+    def _record(self, roots, site, frame, retained: bool) -> None:
+        targets = self._targets.get(site)
+        if targets is None:
+            targets = self._targets[site] = self._read_site(site)
+        for i, root in enumerate(roots):
+            key = site if i == 0 else (*site, i)
+            entry = self.sites.get(key)
+            if entry is None:
+                if len(self.sites) >= MAX_SITES:
+                    continue
+                label, names = targets[i] if i < len(targets) else (None, [])
+                entry = self.sites[key] = Differentiated(self._label(label, site), self.loc.cell(site[0]),
+                                                         site[1], names)
+            entry.passes += 1
+            entry.ref = weakref.ref(root)
+            entry.retained = retained
+            if entry.passes == entry.next_capture:
+                entry.next_capture *= 8   # the 1st, 8th, 64th, 512th ... pass
+                if self.record_roots:
+                    entry.fragment = self._capture(root, entry, frame)
+
+    def _read_site(self, site) -> list[tuple[str, list[str]]]:
+        """``(target as written, the names it computes from)`` for the backward()/grad()
+        targets on the site's line."""
+        from ..graph.roots import split_targets
+
+        facts = self.ctx.facts_of(site[0])
+        out = []
+        for call in facts.backward_calls:
+            if call.line == site[1]:
+                for target in split_targets(call.detail or call.expr):
+                    try:
+                        node = ast.parse(target.strip(), mode="eval").body
+                    except SyntaxError:
+                        node = None
+                    out.append((target, operands(node)))
+        return out
+
+    def _label(self, label: str | None, site) -> str:
+        cell = self.loc.cell(site[0])
+        if label is None:
+            return t("pitfalls.root_at", where=where_text(self.ctx.cell, cell, site[1]))
+        if cell != self.ctx.cell:
+            return t("pitfalls.root_elsewhere", expr=label,
+                     where=where_text(self.ctx.cell, cell, site[1]))
+        return label
+
+    def _capture(self, root: torch.Tensor, entry: Differentiated, frame):
+        """The root's graph as plain data, ending at the tensors its expression names."""
+        from ..graph.fragment import capture
+
+        stops, leaf_names = {}, {}
+        scopes = frame_scopes(frame, self.ctx.namespace)
+        for expr in entry.operands:
+            value = resolve(expr, *scopes)
+            if not is_tensor(value) or value is root:
+                continue
+            if value.grad_fn is not None:
+                stops[(id(value.grad_fn), value.output_nr)] = (expr, value)
+            else:
+                leaf_names[id(value)] = expr
+        try:
+            return capture(root, entry.label, entry.cell, entry.line, stops,
+                           saved=self.ctx.options.saved, attrs=self.ctx.options.attrs,
+                           names=lambda leaf: leaf_names.get(id(leaf)))
+        except Exception:  # the graph part says what it cannot draw; the pass is the cell's
+            return None
 
     # ---- backward-twice: which pass freed a graph ------------------------------------
     def freed_at(self, tensor: object) -> tuple[str, int | None] | None:
         """``(In[n], line)`` of the backward pass that freed ``tensor``'s graph, else of the
         last pass that freed any graph."""
         if is_tensor(tensor):
-            for ref, site in reversed(self.freed):
-                if ref() is tensor:
-                    return self._label(site)
+            for entry in self.sites.values():
+                if not entry.retained and entry.root() is tensor:
+                    return entry.cell, entry.line
             known = self.state.roots.get(tensor)
             if known is not None:
                 return known
-        return self._label(self.last_freed) if self.last_freed else self.state.last_freed
+        return self._label_site(self.last_freed) if self.last_freed else self.state.last_freed
 
-    def _label(self, site) -> tuple[str, int | None]:
+    def _label_site(self, site) -> tuple[str, int | None]:
         return (self.loc.cell(site[0]), site[1]) if site else (self.ctx.cell, None)
 
     def _keep_freed(self) -> None:
-        """At the end of the cell: the passes' roots still alive, for later cells."""
-        for ref, site in self.freed:
-            root = ref()
-            if root is not None:
-                self.state.roots[root] = self._label(site)
+        """At the end of the cell: the roots whose graph a pass freed, still alive, for later
+        cells."""
+        for entry in self.sites.values():
+            root = entry.root()
+            if root is not None and not entry.retained:
+                self.state.roots[root] = (entry.cell, entry.line)
         if self.last_freed:
-            self.state.last_freed = self._label(self.last_freed)
-        self.freed.clear()
+            self.state.last_freed = self._label_site(self.last_freed)
 
     # ---- grad-accumulated --------------------------------------------------------------
-    def _before(self, tensors) -> list:
-        """Each known leaf's ``.grad`` before a pass, and whether a sum into it would
-        add to gradients not zeroed since."""
-        self.calls += 1
-        if self.calls & (self.calls - 1) == 0:
-            self._learn(roots_of(tensors))
+    def _before(self):
+        """Each known leaf's ``.grad`` before a pass, and whether a sum into it would add to
+        gradients not zeroed since our last look (``(leaf, record, grad, version, summing)``
+        each)."""
+        refs = self.refs
+        if not refs:
+            return None
+        try:
+            found = list(map(call, refs))
+            grads = list(map(_GRAD, found))
+        except AttributeError:  # a known leaf is gone
+            self.known = [(r, rec) for r, rec in self.known if r() is not None]
+            self.refs = refs = [r for r, _ in self.known]
+            found = list(map(call, refs))
+            grads = list(map(_GRAD, found))
+        self.kept = any(map(is_not, grads, repeat(None)))
+        if not self.kept and not self.pending:   # zero_grad(): nothing can add up
+            return [(leaf, record, None, 0, False) for leaf, (_, record) in zip(found, self.known)]
+        now = self.base + self.calls
         seen = []
-        for ref, record in self.known:
-            leaf = ref()
-            if leaf is None:
-                continue
-            old = leaf.grad
+        for leaf, old, (_, record) in zip(found, grads, self.known):
             if old is None:
-                seen.append((leaf, record, None, None, 0, False))
+                seen.append((leaf, record, None, 0, False))
                 continue
-            pointer, version = _pointer(old), old._version
-            if pointer is not None and pointer == record.pointer and version != record.version:
+            version = old._version
+            last = record.grad
+            same = last is not None and last() is old
+            gap = now - 1 - record.after_pass   # passes since our last look, not looked at
+            if same and gap > 0:
+                # changed by the passes in between (+1 each) and by zeroing (+1 each): one
+                # zeroing before each pass says zeroed, none says summed (no device sync);
+                # else the values decide, and the passes summed are those after the last
+                # zeroing (taken to come first)
+                moved = version - record.version
+                summing = False if moved == 2 * gap + 1 else True if moved == gap else self._test(old, record)
+                record.passes = max(1, min(gap, 2 * gap + 1 - moved))
+                record.first = None
+            elif same and version != record.version:
                 summing = False  # changed in place since our last pass: zeroed
-            elif record.tested is not None and record.tested[:2] == (pointer, version):
-                summing = record.tested[2]
-            else:
-                summing = _is_nonzero(old)
-                record.tested = (pointer, version, summing)
-            seen.append((leaf, record, old, pointer, version, summing))
+            else:   # unchanged since our last look, or another .grad than it saw
+                summing = self._test(old, record)
+                if not same and gap > 0:   # made by a pass we did not look at
+                    record.passes = max(1, min(version + 1, gap))
+                    record.first = None
+            seen.append((leaf, record, old, version, summing))
         return seen
 
-    def _after(self, seen: list, site) -> None:
+    @staticmethod
+    def _test(grad: torch.Tensor, record: GradRecord) -> bool:
+        """Whether ``grad`` holds anything (once per state of it: the device sync)."""
+        tested = record.tested
+        if tested is not None and tested[1] == grad._version and tested[0]() is grad:
+            return tested[2]
+        found = _is_nonzero(grad)
+        record.tested = (_ref(grad), grad._version, found)
+        return found
+
+    def _after(self, seen, site) -> None:
         """A sum right after the leaf was updated (a step used the old grad, nobody zeroed
         it) is reported now; a sum with no update since may be intended accumulation: if
         an optimizer can step, it waits until the leaf's next pass (updated, then zeroed:
         fine) or the cell's end."""
-        for leaf, record, old, pointer, version, summing in seen:
+        now, dropped = [], []
+        for leaf, record, old, version, summing in seen:
             new = leaf.grad
             if new is None or (new is old and new._version == version):
                 continue  # this pass did not reach the leaf
@@ -188,32 +391,51 @@ class BackwardWatch:
                 if not summing and updated:
                     record.intended = True  # summed, used by a step, zeroed: accumulation
                 elif not summing:
-                    self._report(leaf, record, pending)  # summed, then dropped unused
+                    dropped.append((leaf, record, pending))  # summed, then dropped unused
             if summing:
                 record.passes = max(record.passes, 1) + 1
                 if record.first is None:
                     record.first = site
                 if updated or not (self.steps or record.intended):
-                    self._report(leaf, record, site)
+                    now.append((leaf, record))
                 else:
                     record.pending = site
                     self.pending[id(leaf)] = (weakref.ref(leaf), record)
             else:
                 record.passes, record.first = 1, site
-            record.pointer, record.version = _pointer(new), new._version
+            last = record.grad
+            if last is None or last() is not new:
+                record.grad = _ref(new)
+            record.version = new._version
             record.leaf_version = leaf._version
+            record.after_pass = self.base + self.calls
+        self.quiet = 0 if (now or dropped or self.pending) else self.quiet + 1
+        for pending_site, items in _by_site(dropped).items():
+            self._report(items, pending_site, "now")
+        if now:
+            self._report(now, site, "now")
 
     def finish(self) -> None:
         """After the cell: sums no step used (unless the leaf accumulates on purpose)."""
         pending, self.pending = list(self.pending.values()), {}
+        items = []
         for ref, record in pending:
             leaf, site = ref(), record.pending
             record.pending = None
             if leaf is not None and site is not None and not record.intended:
-                self._report(leaf, record, site, when="after")
+                items.append((leaf, record, site))
+        for site, group in _by_site(items).items():
+            self._report(group, site, "after")
 
     def _learn(self, roots: list[torch.Tensor]) -> None:
         self.known = [(ref, record) for ref, record in self.known if ref() is not None]
+        try:
+            self._learn_leaves(roots)
+        finally:
+            self.refs = [ref for ref, _ in self.known]
+
+    def _learn_leaves(self, roots: list[torch.Tensor]) -> None:
+        names = None
         for leaf in leaves(roots):
             ref = self._known_ids.get(id(leaf))
             if ref is not None and ref() is leaf:
@@ -221,34 +443,129 @@ class BackwardWatch:
             record = self.state.grads.get(leaf)
             if record is None:
                 record = self.state.grads[leaf] = GradRecord()
+            if record.made is None:
+                if names is None:
+                    names = self._bound_names()
+                record.made = names.get(id(leaf))
             ref = weakref.ref(leaf)
             self._known_ids[id(leaf)] = ref
             self.known.append((ref, record))
 
-    def _report(self, leaf: torch.Tensor, record: GradRecord, site, when: str = "now") -> None:
-        filename, line = site if site else (None, None)
-        variable = self._name(leaf)
-        first = where_text(self.ctx.cell, *self._label(record.first))
-        shown = variable or t("pitfalls.accumulated.anon", shape=shape_str(leaf))
-        message = t("pitfalls.accumulated.message", var=shown, passes=record.passes, first=first)
-        fix = t("pitfalls.accumulated.fix", var=variable or "x")
-        old = self.sink.get("grad-accumulated", filename, line, variable)
-        if old is not None:
-            old.count += 1
-            old.message = message
-            return
-        self.sink.add("grad-accumulated", variable, filename, line, message, fix, when=when)
+    def _bound_names(self) -> dict[int, Made]:
+        """``id(leaf) -> Made`` for the leaves the cell's own assignments hold right now
+        (a plain dict lookup per name: it runs while the cell runs)."""
+        facts, ns = self.ctx.code, self.ctx.namespace
+        filename = self.ctx.source.filename
+        out: dict[int, Made] = {}
+        for name, sites in list(facts.assigned.items()):
+            value = ns.get(name) if name.isidentifier() else None
+            if not is_tensor(value) or not value.is_leaf or not sites:
+                continue
+            site = next((s for s in sites if "requires_grad" in s.detail or "Parameter" in s.detail),
+                        sites[0])
+            out.setdefault(id(value), Made(name, filename, site.line, site.detail))
+        return out
 
-    def _name(self, leaf: torch.Tensor) -> str:
-        """The leaf's pasteable name (looked up once per leaf and cell)."""
-        name = self._names.get(id(leaf))
-        if name is None:
-            found = names_mod.names_by_id(self.ctx.namespace).get(id(leaf), [])
-            if self._written is None:
-                self._written = _expressions(self.ctx.source.tree)
-            written = [n for n in found if n in self._written]
-            name = self._names[id(leaf)] = (written or found or [""])[0]
-        return name
+    # ---- the finding -------------------------------------------------------------------
+    def _report(self, items, site, when: str) -> None:
+        """One finding per model, optimizer or leaf for the leaves ``items`` (``(leaf,
+        record)`` pairs) that a pass at ``site`` summed into."""
+        filename, line = site if site else (None, None)
+        groups: dict[str, dict] = {}
+        rank = self._owner_tables()[4]   # the namespace's order: net[0].weight before .bias
+        for leaf, record in items:
+            owner, kind, member, fix = self._owner(leaf, record)
+            group = groups.setdefault(owner, {"kind": kind, "fix": fix, "members": [], "records": []})
+            if member not in group["members"]:
+                group["members"].append(member)
+                group.setdefault("rank", {})[member] = rank.get(id(leaf), len(rank))
+            group["records"].append(record)
+        for owner, group in groups.items():
+            group["members"].sort(key=lambda m: (group["rank"][m], natural_key(m)))
+            record = max(group["records"], key=lambda r: r.passes)
+            first = where_text(self.ctx.cell, *self._label_site(record.first))
+            message = self._message(owner, group, record.passes, first)
+            old = self.sink.get("grad-accumulated", filename, line, owner)
+            if old is not None:
+                old.count += 1
+                old.message = message
+                continue
+            self.sink.add("grad-accumulated", owner, filename, line, message, group["fix"], when=when)
+
+    def _message(self, owner: str, group: dict, passes: int, first: str) -> str:
+        members, kind = group["members"], group["kind"]
+        if kind in ("module", "optimizer") and len(members) == 1:
+            return t("pitfalls.accumulated.message", var=members[0], passes=passes, first=first)
+        if kind in ("module", "optimizer"):
+            shown = ", ".join(members[:NAMES_SHOWN]) + (", …" if len(members) > NAMES_SHOWN else "")
+            key = "pitfalls.accumulated.message_module" if kind == "module" else \
+                "pitfalls.accumulated.message_optimizer"
+            return t(key, owner=owner, n=len(members), names=shown, passes=passes, first=first)
+        if kind == "anon":
+            many = len({id(r) for r in group["records"]})
+            key = "pitfalls.accumulated.message_anon_many" if many > 1 else \
+                "pitfalls.accumulated.message_anon"
+            return t(key, leaf=owner, passes=passes, first=first, n=many)
+        return t("pitfalls.accumulated.message", var=owner, passes=passes, first=first)
+
+    def _owner(self, leaf: torch.Tensor, record: GradRecord) -> tuple[str, str, str, str]:
+        """``(finding variable, kind, the leaf's own name, fix)``: the model whose parameter
+        it is, else the optimizer that updates it, else its name, else where it was made."""
+        names, optimizers, sizes, written, _ = self._owner_tables()
+        found = names.get(id(leaf), [])
+        found = [n for n in found if n in written] + [n for n in found if n not in written]
+        optimizer = optimizers.get(id(leaf))
+        ns = self.ctx.namespace
+        for name in found:
+            root = root_of(name)
+            if isinstance(ns.get(root), torch.nn.Module):
+                fix_name = optimizer or root
+                return root, "module", name, t("pitfalls.accumulated.fix_zero_grad", owner=fix_name)
+        own = found[0] if found else self._made_text(leaf, record)
+        if optimizer is not None:
+            fix = t("pitfalls.accumulated.fix_zero_grad", owner=optimizer)
+            if sizes[optimizer] > 1:   # one finding for the tensors it updates together
+                return optimizer, "optimizer", own, fix
+            return own, "leaf" if found else "anon", own, fix
+        if found:
+            return own, "leaf", own, t("pitfalls.accumulated.fix", var=own)
+        return own, "anon", own, t("pitfalls.accumulated.fix_anon")
+
+    def _owner_tables(self) -> tuple[dict, dict, dict, set, dict]:
+        """The namespace's names by id, optimizers by id of the tensors they update (and how
+        many they update), the expressions the cell writes, and each id's rank in the
+        namespace's order (looked up once per cell, at its first finding)."""
+        if self._owners is None:
+            ns = self.ctx.namespace
+            optimizers: dict[int, str] = {}
+            sizes: dict[str, int] = {}
+            for name, value in list(ns.items()):
+                if isinstance(value, torch.optim.Optimizer) and names_mod.is_user_name(name):
+                    for group in value.param_groups:
+                        for p in group.get("params", ()):
+                            optimizers.setdefault(id(p), name)
+                            sizes[name] = sizes.get(name, 0) + 1
+            names = names_mod.names_by_id(ns)
+            self._owners = (names, optimizers, sizes, _expressions(self.ctx.source.tree),
+                            {key: i for i, key in enumerate(names)})
+        return self._owners
+
+    def _made_text(self, leaf: torch.Tensor, record: GradRecord) -> str:
+        made = record.made
+        if made is None:
+            return t("pitfalls.accumulated.anon", shape=_shape(leaf))
+        where = where_text(self.ctx.cell, self.loc.cell(made.filename), made.line)
+        if made.expr:
+            return t("pitfalls.leaf_made", where=where, expr=made.expr)
+        return t("pitfalls.leaf_was", name=made.name, where=where)
+
+
+def _by_site(items) -> dict:
+    """``(leaf, record, site)`` triples -> ``{site: [(leaf, record)]}``."""
+    out: dict = {}
+    for leaf, record, site in items:
+        out.setdefault(site, []).append((leaf, record))
+    return out
 
 
 def _calls_step(tree) -> bool:
@@ -263,3 +580,6 @@ def _expressions(tree) -> set[str]:
     return {ast.unparse(node) for node in ast.walk(tree)
             if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))}
 
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "(" + ", ".join(str(d) for d in tensor.shape) + ")"

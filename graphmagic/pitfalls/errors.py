@@ -98,6 +98,15 @@ def _anon(var: str) -> str:
     return var or t("pitfalls.anon")
 
 
+def _fix(key: str, var: str, **args) -> str:
+    """The fix naming ``var`` (in parentheses when it is a computation: ``(x * 2).sum()``);
+    without a name, its wording that names no variable (a placeholder such as ``loss``
+    could be one of the user's, and not the one involved)."""
+    if not var:
+        return t(key + "_anon", **args)
+    return t(key, var=var if code.is_name(var) or var.startswith("(") else f"({var})", **args)
+
+
 def _nonscalar(ctx: ErrorContext) -> Hint:
     site = ctx.site(ctx.facts.backward_calls) if ctx.facts else None
     var = site.expr if site else ""
@@ -106,7 +115,7 @@ def _nonscalar(ctx: ErrorContext) -> Hint:
         message = t("pitfalls.nonscalar.message", var=var, shape=shape_str(value))
     else:
         message = t("pitfalls.nonscalar.message_noshape", var=_anon(var))
-    return ctx.hint("nonscalar-backward", var, message, t("pitfalls.nonscalar.fix", var=var or "out"))
+    return ctx.hint("nonscalar-backward", var, message, _fix("pitfalls.nonscalar.fix", var))
 
 
 def _twice(ctx: ErrorContext) -> Hint:
@@ -121,10 +130,10 @@ def _twice(ctx: ErrorContext) -> Hint:
     if first is not None:
         where = ctx.where(*first)
         message = t("pitfalls.twice.message", var=_anon(var), first=where)
-        fix = t("pitfalls.twice.fix", var=var or "loss", first=where)
+        fix = _fix("pitfalls.twice.fix", var, first=where)
     else:
         message = t("pitfalls.twice.message_nofirst", var=_anon(var))
-        fix = t("pitfalls.twice.fix_nofirst", var=var or "loss")
+        fix = _fix("pitfalls.twice.fix_nofirst", var)
     return ctx.hint("backward-twice", var, message, fix)
 
 
@@ -135,7 +144,7 @@ def _leaf_inplace(ctx: ErrorContext) -> Hint:
     var = chosen.expr if chosen else ""
     how = chosen.how if chosen else ""
     message = t("pitfalls.inplace.message", var=_anon(var), how=how or "in-place")
-    return ctx.hint("leaf-inplace", var, message, t("pitfalls.inplace.fix", var=var or "w"))
+    return ctx.hint("leaf-inplace", var, message, _fix("pitfalls.inplace.fix", var))
 
 
 def _is_grad_leaf(value: object) -> bool:
@@ -146,14 +155,14 @@ def _saved_modified(ctx: ErrorContext) -> Hint:
     match = _SAVED.search(exception_message(ctx.exc))
     if match is None:
         return ctx.hint("saved-modified", "", t("pitfalls.saved.message_anon", shape="?", now="?",
-                                                    expected="?"), t("pitfalls.saved.fix", var="y"))
+                                                    expected="?"), _fix("pitfalls.saved.fix", ""))
     shape = "(" + match["shape"].replace(" ", "").replace(",", ", ") + ")"
     names = _saved_candidates(ctx, match)
     culprit = _modifying_site(ctx, names)
     now, expected = match["now"], match["expected"]
     if not names:
         message = t("pitfalls.saved.message_anon", shape=shape, now=now, expected=expected)
-        return ctx.hint("saved-modified", "", message, t("pitfalls.saved.fix", var="y"))
+        return ctx.hint("saved-modified", "", message, _fix("pitfalls.saved.fix", ""))
     var = names[0]
     if culprit is None:
         message = t("pitfalls.saved.message_nosite", var=var, shape=shape, now=now, expected=expected)

@@ -43,14 +43,14 @@ class PitfallProbe:
     def start(cls, ctx, stack) -> "PitfallProbe | None":
         """Install the cell's hooks on ``stack``; None when every kind is silenced."""
         enabled = set(findings.FINDING_KINDS) - set(ctx.options.no_warn)
-        if not enabled:
+        if not enabled and not ctx.options.show_graph:  # the graph's roots come from the watch
             return None
         loc = Locator(ctx)
         sink = Sink(ctx, loc)
         stack.callback(loc.close)
         WarningInterceptor(ctx, sink, loc, "nonleaf-grad" in enabled).install(stack)
         watch = None
-        if enabled & {"grad-accumulated", "backward-twice"}:
+        if enabled & {"grad-accumulated", "backward-twice"} or ctx.options.show_graph:
             watch = BackwardWatch(ctx, sink, loc, ctx.state.pitfalls, "grad-accumulated" in enabled)
             watch.install(stack)
         return cls(ctx, sink, loc, watch, enabled)

@@ -30,7 +30,11 @@ weak references), which memory and ``--trace`` start from.
 """
 from __future__ import annotations
 
+import gc
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 
 import torch
 
@@ -38,7 +42,7 @@ from . import aliasing
 from ..tensors import snapshot
 from ..tensors.info import is_tensor
 from ..tensors.names import entries, named_tensors
-from ..code.sites import CellCode, LineRef
+from ..code.sites import CellCode, LineRef, root_of
 from ..tensors.snapshot import Snapshot, TensorFacts
 
 STATUSES = ("new", "rebound", "in-place", "deleted")
@@ -58,6 +62,8 @@ class Tracking:
     state_changes: dict[str, list[str]] = field(default_factory=dict)
     unchanged: list[str] = field(default_factory=list)
     exact_lines: bool = False
+    former: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # see compare()
+    grad_lines: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     def status(self, name: str) -> str:
         return self.changed.get(name, "unchanged")
@@ -95,10 +101,11 @@ class Trace:
 def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             code: CellCode, digests: dict[str, bytes | None] | None = None,
             trace: Trace | None = None, result_names: frozenset[str] = frozenset(),
-            known: dict[str, tuple] | None = None) -> Tracking:
+            known: dict[str, tuple] | None = None, now: dict[str, str] | None = None) -> Tracking:
     """Classify every name of ``before`` and ``after``. ``current`` maps the after names to
     their tensors (used only during the call, to tell a reused id from the same object).
-    ``known``: relations remembered from earlier cells (see ``remember_relations``)."""
+    ``known``: relations remembered from earlier cells (see ``remember_relations``).
+    ``now``: for a name that no longer holds a tensor but still exists, the type it holds."""
     digests = digests or {}
     tr = Tracking(cell=code.cell, before=dict(before.facts), after=dict(after.facts),
                   exact_lines=trace is not None)
@@ -119,6 +126,8 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         traced_bind = trace.bound.get(name) if trace else None
         if name in result_names:
             others = [n for n in after.names.get(a.id, []) if n != name and n not in result_names]
+            others += [f"{n}.grad" for n, f in after.facts.items()
+                       if f.grad_id == a.id and n not in result_names]   # x.grad as Out[n]
             if others:
                 mark(name, "new", "same-tensor", code.result_line(), other=others[0])
             else:
@@ -139,7 +148,14 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
         same = a.id == b.id and before.alive(b.id) is obj and obj is not None
         if not same:
             detail, args = _rebound_detail(a, b, before, after, before_storages)
-            mark(name, "rebound", detail, traced_bind or code.bound(name), **args)
+            lines = traced_bind or code.bound(name)
+            first = min((r.line for r in lines), default=0)
+            later = [r for r in _inplace_lines(name, code, trace) if r.line > first or r.cell != code.cell]
+            if a.version and later:   # bound anew, then changed in place: say both
+                args["then_at"] = later[0].line
+                lines = lines + later
+            mark(name, "rebound", detail, lines, **args)
+            _note_former(tr, name, b, before, after)
             continue
         if a.storage != b.storage:
             mark(name, "in-place", "storage-replaced", code.changed_in_place(name, via_data=True)
@@ -157,21 +173,89 @@ def compare(before: Snapshot, after: Snapshot, current: dict[str, torch.Tensor],
             changes = _state_changes(a, b)
             if changes:
                 tr.state_changes[name] = changes
+                if "grad" in changes:
+                    tr.grad_lines[name] = _grad_lines(name, code)
             tr.unchanged.append(name)
 
-    for name, b in before.facts.items():
-        if name not in after.facts:
-            alive = before.alive(b.id) is not None
-            mark(name, "deleted", "still-referenced" if alive else "freed", code.removed(name))
+    gone = [(name, b) for name, b in before.facts.items() if name not in after.facts]
+    went = _where_they_went(before, [b.id for name, b in gone if not (now and name in now)])
+    for name, b in gone:
+        if now and name in now:   # u = 'text': the name is bound to something else
+            mark(name, "rebound", "now-a", code.bound(name), type=now[name])
+        else:
+            mark(name, "deleted", went[b.id], code.removed(name))
+        _note_former(tr, name, b, before, after)
 
     _propagate_through_aliases(tr)
     return tr
 
 
+def _where_they_went(before: Snapshot, ids: list[int]) -> dict[int, str]:
+    """For deleted tensors: ``freed``; ``still-referenced`` when a Python object outside
+    graphmagic holds it (a list, a dict, IPython's Out); ``kept-by-torch`` when only
+    PyTorch itself does (an autograd graph that uses it: C++'s reference, no Python
+    container's). One scan of the heap for all of them (``gc.get_referrers``, no collection)."""
+    alive = {}
+    for i in ids:
+        tensor = before.alive(i)
+        if tensor is not None:
+            alive[i] = tensor
+    out = {i: "freed" for i in ids if i not in alive}
+    if not alive:
+        return out
+    ours = str(Path(__file__).resolve().parent.parent)
+    held: set[int] = set()
+    tensors = tuple(alive.values())
+    for holder in gc.get_referrers(*tensors):
+        if holder is alive or holder is tensors or (
+                isinstance(holder, FrameType) and holder.f_code.co_filename.startswith(ours)):
+            continue
+        held.update(id(r) for r in gc.get_referents(holder) if id(r) in alive)
+    probe = object()
+    base = sys.getrefcount(probe) + 2   # a local, the argument, ``alive`` and ``tensors``
+    for i, tensor in alive.items():
+        if i in held:
+            out[i] = "still-referenced"
+        else:
+            out[i] = "kept-by-torch" if sys.getrefcount(tensor) > base else "freed"
+    return out
+
+
+def _grad_lines(name: str, code: CellCode) -> tuple[int | None, int | None]:
+    """``(zeroed at, backward at)``: the first line of this cell that zeroes ``name.grad``
+    (``.zero_()``, ``zero_grad()``, or a function ``name`` is passed to, such as
+    ``sgd([w, b], lr)``), and the first backward() line after it (or at all)."""
+    facts = code.facts
+    grad = f"{name}.grad"
+    zeroing = [s.line for s in facts.inplace.get(grad, ())]
+    zeroing += [s.line for s in facts.data_mutations if s.expr == grad]
+    zeroing += [s.line for s in facts.zero_grads]
+    zeroing += [s.line for s in facts.passed.get(root_of(name), ())]
+    backward = sorted(s.line for s in facts.backward_calls)
+    zero = min(zeroing) if zeroing else None
+    after = [line for line in backward if zero is None or line > zero]
+    return zero, (after[0] if after else (backward[0] if backward else None))
+
+
+def _note_former(tr: Tracking, name: str, b: TensorFacts, before: Snapshot, after: Snapshot) -> None:
+    """``former[id] = (name, line)``: the tensor ``name`` held before the cell rebound or
+    deleted it at ``line``, still alive now (the graph labels it ``x (before line 3)``)."""
+    if b.id not in tr.former and before.alive(b.id) is not None and b.id not in after.names:
+        lines = [r.line for r in tr.lines.get(name, []) if r.cell == tr.cell]
+        tr.former[b.id] = (name, min(lines) if lines else None)
+
+
 def _inplace_lines(name: str, code: CellCode, trace: Trace | None) -> list[LineRef]:
+    """Where ``name`` was changed in place: --trace's lines, else the cell's in-place
+    sites, else the lines of this cell that passed it to a function (``sgd([w, b], lr)``
+    changes w inside a function of an earlier cell: the calling line is the useful one)."""
     if trace is not None and trace.inplace.get(name):
-        return trace.inplace[name]
-    return code.changed_in_place(name)
+        lines = trace.inplace[name]
+        if all(r.cell == code.cell for r in lines):
+            return lines
+        calls = code.refs(code.facts.passed.get(root_of(name), ()))
+        return [r for r in lines if r.cell == code.cell] + calls or lines
+    return code.changed_in_place(name) or code.refs(code.facts.passed.get(root_of(name), ()))
 
 
 def _temporary(name: str, code: CellCode) -> str:
@@ -277,7 +361,10 @@ class TrackingProbe:
         current = dict(named)
         after = snapshot.take(named)
         known = ctx.state.relations
+        ns = ctx.namespace
+        now = {name: type(ns[name]).__name__ for name in self.before.facts
+               if name not in after.facts and name.isidentifier() and name in ns}
         tracking = compare(self.before, after, current, self.code, self.digests, trace,
-                           frozenset(n for n, _ in result), known)
+                           frozenset(n for n, _ in result), known, now)
         remember_relations(known, tracking)
         return tracking

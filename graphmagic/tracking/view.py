@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import html
 
-from ..code.sites import LineRef
-from ..messages import t
+from ..code.sites import LineRef, natural_key
 from ..display import DIM_STYLE, html_text
-from ..tensors.info import human_bytes
+from ..messages import t
 from ..tensors.snapshot import TensorFacts
+from ..tensors.info import human_bytes
 from .probe import Tracking
 
 _ORDER = {"via-data": 0, "storage-replaced": 0}
@@ -47,10 +47,15 @@ def detail_text(tr: Tracking, name: str) -> str:
     code = tr.details.get(name, "")
     if not code or (code == "new-memory" and tr.changed.get(name) == "new"):
         return ""
+    if code == "new-memory" and tr.detail_args.get(name, {}).get("then_at"):
+        return t("tracking.detail.new-memory") + t("tracking.detail.then_in_place",
+                                                   at=tr.detail_args[name]["then_at"])
     args = dict(tr.detail_args.get(name, {}))
-    text = t(f"tracking.detail.{code}", **{k: v for k, v in args.items() if k != "rhs"})
+    text = t(f"tracking.detail.{code}", **{k: v for k, v in args.items() if k not in ("rhs", "then_at")})
     if args.get("rhs") and code in ("temporary", "new-then-in-place"):
         text += t("tracking.detail.temporary_rhs", rhs=args["rhs"])
+    if args.get("then_at"):
+        text += t("tracking.detail.then_in_place", at=args["then_at"])
     return text
 
 
@@ -67,12 +72,15 @@ def lines_text(refs: list[LineRef], cell: str) -> str:
     return ", ".join(parts) + (" " + t("tracking.static") if static else "")
 
 
-def _pair(before, after) -> str:
-    if before is None and after is None:
+def _pair(before, after, present: tuple[bool, bool] = (True, True)) -> str:
+    """``after``, or ``before → after`` when the value changed; ``present`` says which side
+    exists (a new tensor has no before, a deleted one no after), so that None is a value."""
+    has_before, has_after = present
+    if not has_before and not has_after:
         return ""
-    if before is None:
+    if not has_before:
         return _show(after)
-    if after is None:
+    if not has_after:
         return _show(before)
     return _show(after) if before == after else f"{_show(before)} → {_show(after)}"
 
@@ -95,9 +103,10 @@ class VariablesSection:
         names = list(tr.changed) + [n for n in tr.unchanged if n in tr.state_changes]
         if self.show_all:
             names += [n for n in tr.unchanged if n not in tr.state_changes]
-        rows = [self._row(n) for n in names]
+        rows = _one_per_tensor([self._row(n) for n in names])
         rows.sort(key=lambda r: (_ORDER.get(r["detail_code"], _STATUS_ORDER[r["kind"]]),
-                                 min((ln["line"] for ln in r["lines"]), default=10**9), r["name"]))
+                                 min((ln["line"] for ln in r["lines"]), default=10**9),
+                                 natural_key(r["name"])))
         return rows
 
     def _row(self, name: str) -> dict:
@@ -112,7 +121,8 @@ class VariablesSection:
             return [getattr(b, field) if b else None, getattr(a, field) if a else None]
 
         return {
-            "name": name, "status": status, "kind": kind, "detail_code": tr.details.get(name, ""),
+            "name": name, "names": [name], "present": [b is not None, a is not None],
+            "status": status, "kind": kind, "detail_code": tr.details.get(name, ""),
             "detail": detail_text(tr, name), "id": both("id"), "version": both("version"),
             "shape": now.shape, "dtype": now.dtype, "device": now.device,
             "bytes": now.nbytes, "storage_bytes": now.storage_bytes,
@@ -124,12 +134,19 @@ class VariablesSection:
         }
 
     def counts(self) -> dict[str, int]:
+        """Tensors (not names) per status: a parameter reachable as ``net.fc1.weight`` and as
+        ``params[0]`` counts once."""
         tr = self.tracking
         counts = {s: 0 for s in ("new", "rebound", "in-place", "deleted")}
-        for status in tr.changed.values():
-            counts[status] += 1
-        counts["state"] = sum(1 for n in tr.unchanged if n in tr.state_changes)
-        counts["unchanged"] = len(tr.unchanged) - counts["state"]
+        seen: dict[str, set] = {s: set() for s in counts}
+        for name, status in tr.changed.items():
+            seen[status].add(_identity(tr, name, status))
+        for status in counts:
+            counts[status] = len(seen[status])
+        state = {_identity(tr, n, "unchanged") for n in tr.unchanged if n in tr.state_changes}
+        unchanged = {_identity(tr, n, "unchanged") for n in tr.unchanged}
+        counts["state"] = len(state)
+        counts["unchanged"] = len(unchanged - state)
         return counts
 
     def __bool__(self) -> bool:
@@ -167,25 +184,33 @@ class VariablesSection:
         if row["storage_bytes"] > row["bytes"]:
             nbytes += " " + t("tracking.of_storage", total=human_bytes(row["storage_bytes"]))
         refs = [LineRef(**r) for r in row["lines"]]
-        return [row["name"], status, _pair(*row["id"]), _pair(*row["version"]),
+        present = tuple(row["present"])
+        return [" = ".join(row["names"]), status, _pair(*row["id"], present),
+                _pair(*row["version"], present),
                 f"{row['shape']} {row['dtype']} {row['device']}", nbytes,
-                _pair(*row["requires_grad"]), _pair(*row["is_leaf"]), _pair(*row["grad_fn"]),
-                _pair(*row["retains_grad"]), _grad_pair(row["grad"]),
-                lines_text(refs, self.tracking.cell)]
+                _pair(*row["requires_grad"], present), _pair(*row["is_leaf"], present),
+                _pair(*row["grad_fn"], present), _pair(*row["retains_grad"], present),
+                _grad_pair(row["grad"], present), lines_text(refs, self.tracking.cell)]
 
     def _state_text(self, row: dict) -> list[str]:
-        b = self.tracking.before.get(row["name"])
-        a = self.tracking.after.get(row["name"])
+        tr = self.tracking
+        b = tr.before.get(row["name"])
+        a = tr.after.get(row["name"])
+        zero, backward = tr.grad_lines.get(row["name"], (None, None))
         out = []
         for field in row["state_changes"]:
             if field != "grad":
                 out.append(t("tracking.state.field", field=field))
             elif not a.grad:
                 out.append(t("tracking.state.grad_cleared"))
+            elif zero is not None and backward is not None and zero < backward:
+                out.append(t("tracking.state.grad_zeroed_set", zero=zero, backward=backward))
             elif not b.grad:
-                out.append(t("tracking.state.grad_set"))
+                out.append(t("tracking.state.grad_set_at", backward=backward) if backward
+                           else t("tracking.state.grad_set"))
             elif a.grad_id == b.grad_id:
-                out.append(t("tracking.state.grad_accumulated"))
+                out.append(t("tracking.state.grad_accumulated_at", backward=backward) if backward
+                           else t("tracking.state.grad_accumulated"))
             else:
                 out.append(t("tracking.state.grad_replaced"))
         return out
@@ -298,10 +323,45 @@ def _id_html(pair, short: dict[int, str]) -> str:
     return f"{one(before)} → {one(after)}"
 
 
-def _grad_pair(pair) -> str:
+def _grad_pair(pair, present: tuple[bool, bool] = (True, True)) -> str:
     b, a = pair
     label = {True: t("tracking.grad_set"), False: "None", None: None}
-    return _pair(label[b], label[a])
+    return _pair(label[b], label[a], present)
+
+
+def _identity(tr: Tracking, name: str, status: str) -> tuple:
+    """Which tensor a name's row is about: its ids before and after (``status`` keeps the
+    kinds apart)."""
+    b, a = tr.before.get(name), tr.after.get(name)
+    return (status, b.id if b else None, a.id if a else None)
+
+
+_SAME = ("status", "kind", "detail_code", "detail", "id", "version", "requires_grad", "is_leaf",
+         "grad_fn", "retains_grad", "grad", "state_changes")
+
+
+def _one_per_tensor(rows: list[dict]) -> list[dict]:
+    """Rows of one tensor under several names (``net.fc1.weight`` and ``params[0]``) that
+    say the same thing become one row listing every name; ``name`` is the first of them."""
+    merged: dict[tuple, dict] = {}
+    out = []
+    for row in rows:
+        key = tuple(repr(row[k]) for k in _SAME)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = row
+            out.append(row)
+            continue
+        first["names"].append(row["name"])
+        first["names"].sort(key=natural_key)
+        first["name"] = first["names"][0]
+        first["lines"] += [ln for ln in row["lines"] if ln not in first["lines"]]
+        for other in row["shares_storage"]:
+            if other["other"] not in first["names"] and other not in first["shares_storage"]:
+                first["shares_storage"].append(other)
+    for row in out:
+        row["shares_storage"] = [o for o in row["shares_storage"] if o["other"] not in row["names"]]
+    return out
 
 
 def _width(text: str) -> int:
