@@ -54,24 +54,20 @@ def assigned_value(tree: ast.Module | None, expr: str, line: int) -> ast.AST | N
 def operands(node: ast.AST | None) -> list[str]:
     """The names an expression computes from: ``(w * x + b).sum()`` -> w, x, b."""
     found: list[str] = []
-
-    def visit(n: ast.AST) -> None:
+    stack = [node] if node is not None else []
+    while stack:  # depth first, left to right
+        n = stack.pop()
         if _is_chain(n):
             text = ast.unparse(n)
             if text not in found:
                 found.append(text)
-            return
+            continue
         if isinstance(n, ast.Call):
-            if isinstance(n.func, ast.Attribute):
-                visit(n.func.value)
-            for arg in [*n.args, *(k.value for k in n.keywords)]:
-                visit(arg)
-            return
-        for child in ast.iter_child_nodes(n):
-            visit(child)
-
-    if node is not None:
-        visit(node)
+            children = ([n.func.value] if isinstance(n.func, ast.Attribute) else []) + \
+                [*n.args, *(k.value for k in n.keywords)]
+        else:
+            children = list(ast.iter_child_nodes(n))
+        stack.extend(reversed(children))
     return found
 
 

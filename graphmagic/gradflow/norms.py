@@ -20,7 +20,7 @@ _WIDEN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 def grad_stats(grads: list[torch.Tensor]) -> list[tuple[float | None, float | None]]:
     """``(L2 norm, max |g|)`` per gradient, ``(None, None)`` where it cannot be computed (a
-    ``__torch_dispatch__`` subclass, sparse, meta). Runs on torch's own kernels: the user's
+    ``__torch_dispatch__`` subclass, nested, sparse, meta). Runs on torch's own kernels: the user's
     modes and subclass hooks do not see it."""
     with computing():
         return _stats(grads)
@@ -30,7 +30,7 @@ def _stats(grads: list[torch.Tensor]) -> list[tuple[float | None, float | None]]
     out: list[tuple[float | None, float | None]] = [(None, None)] * len(grads)
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, g in enumerate(grads):
-        if g._python_dispatch or g.layout != torch.strided or g.device.type == "meta":
+        if g._python_dispatch or g.is_nested or g.layout != torch.strided or g.device.type == "meta":
             continue
         if g.numel() == 0:
             out[i] = (0.0, 0.0)

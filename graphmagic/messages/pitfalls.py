@@ -126,6 +126,15 @@ EN: dict[str, str] = {
                                "{where}): changing {changed} in place changed {other} too.",
     "pitfalls.detach.fix": "take an independent copy with `{source}.detach().clone()`, or change "
                            "{changed} out of place",
+    # history-kept and graph-not-needed
+    'pitfalls.history.message': '{var} keeps the autograd history of {n} iterations ({nodes} backward nodes; saved tensors still held: {saved}): each iteration adds its graph to {var}, which is never differentiated, so the history grows with every step and is never freed.',
+    'pitfalls.history.message_list': "{var} keeps {n} tensors that each carry their iteration's autograd graph ({nodes} backward nodes; saved tensors still held: {saved}), so the list holds history that grows with every step.",
+    'pitfalls.history.no_saved': 'none, a backward pass freed them',
+    'pitfalls.history.fix': 'keep a number, not the graph: `{fixed}` (`.item()` or `float()`; `.detach()` keeps a tensor without history)',
+    'pitfalls.notneeded.message': "{var} keeps {n} iterations' graphs built with gradients on ({nodes} backward nodes) with {saved} of saved activations, but nothing in this cell calls backward() on them: they hold that memory until {var} goes away.",
+    'pitfalls.notneeded.fix': 'evaluate under `with torch.no_grad():` (or `torch.inference_mode()`) and keep numbers: `{fixed}`; if you do mean to call `backward()` later, call it once per iteration instead',
+    'pitfalls.notneeded.message_eval': '{model} is in eval() mode, but its forward ran with gradients on: {var} keeps a graph of {nodes} backward nodes with {saved} of saved activations that nothing here differentiates.',
+    'pitfalls.notneeded.fix_eval': 'run the evaluation under `with torch.no_grad():` (or `torch.inference_mode()`); `eval()` changes dropout and batch norm, not gradient recording',
 }
 
 ZH: dict[str, str] = {
@@ -231,4 +240,13 @@ ZH: dict[str, str] = {
     "pitfalls.detach.message": "{changed} 与 {other} 共享内存（{target} = {source}.detach()，{where}）："
                                "原地修改 {changed} 的同时也修改了 {other}。",
     "pitfalls.detach.fix": "用 `{source}.detach().clone()` 得到独立的副本，或者以非原地的方式修改 {changed}",
+    # history-kept and graph-not-needed
+    'pitfalls.history.message': '{var} 保留了 {n} 次迭代的 autograd 历史（{nodes} 个反向节点；仍占用的保存张量：{saved}）：每次迭代都把自己的计算图接到 {var} 上，而 {var} 从不求导，所以历史随每一步增长，永远不会释放。',
+    'pitfalls.history.message_list': '{var} 保存了 {n} 个张量，每个都带着所在迭代的 autograd 计算图（{nodes} 个反向节点；仍占用的保存张量：{saved}），所以这个列表保留的历史随每一步增长。',
+    'pitfalls.history.no_saved': '无，反向传播已释放它们',
+    'pitfalls.history.fix': '保存数值而不是计算图：`{fixed}`（`.item()` 或 `float()`；`.detach()` 得到不带历史的张量）',
+    'pitfalls.notneeded.message': '{var} 保留了 {n} 次迭代在梯度开启时建立的计算图（{nodes} 个反向节点），其中保存的激活值占 {saved}，但本单元没有对它们调用 backward()：在 {var} 被释放之前，这些内存一直被占用。',
+    'pitfalls.notneeded.fix': '在 `with torch.no_grad():`（或 `torch.inference_mode()`）中评估，并只保存数值：`{fixed}`；如果之后确实要 `backward()`，请改为每次迭代各调用一次',
+    'pitfalls.notneeded.message_eval': '{model} 处于 eval() 模式，但它的前向计算是在梯度开启时运行的：{var} 保留了一张 {nodes} 个反向节点的计算图，保存的激活值占 {saved}，而这里没有任何代码对它求导。',
+    'pitfalls.notneeded.fix_eval': '把评估放在 `with torch.no_grad():`（或 `torch.inference_mode()`）中运行；`eval()` 只改变 dropout 和 batch norm 的行为，并不关闭梯度记录',
 }

@@ -50,7 +50,7 @@ from ..code.pitfalls import operands
 from ..code.sites import natural_key, root_of
 from ..messages import t
 from ..tensors import names as names_mod
-from ..tensors.info import is_tensor
+from ..tensors.info import computing, is_tensor, reading
 from ..tensors.walk import leaves, roots_of
 from .hooks import take_autograd
 from .sink import where_text
@@ -60,6 +60,7 @@ MAX_SITES = 64      # call sites whose roots are kept per cell
 STEADY, SAMPLE = 16, 8  # after 16 passes in a row that summed nothing, look at 1 in every 8
 # (2, in pairs, where .grad is zeroed in place: the first one's state is the second one's base)
 _GRAD = attrgetter("grad")
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 _TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
 _TENSOR_BACKWARD = torch.Tensor.backward.__code__
 NAMES_SHOWN = 4     # tensors named in a grouped finding
@@ -67,7 +68,8 @@ NAMES_SHOWN = 4     # tensors named in a grouped finding
 
 def _is_nonzero(grad: torch.Tensor) -> bool:
     try:
-        return bool(grad.detach().any())
+        with computing():  # the user's modes do not see this
+            return not grad._python_dispatch and bool(grad.detach().any())
     except Exception:
         return False
 
@@ -120,6 +122,7 @@ class BackwardWatch:
         self.calls = 0                    # this cell's passes (watched for grad-accumulated)
         self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
+        self.subclassed = False  # a known leaf is a tensor subclass: read with its hooks off
         self.refs: list[weakref.ref] = []                       # their weak references
         self._known_ids: dict[int, weakref.ref] = {}
         self.quiet = 0                    # looked-at passes in a row that summed nothing
@@ -139,7 +142,7 @@ class BackwardWatch:
         take_autograd(stack, "grad", self.handler("grad"))
         stack.callback(self.uninstall)
         self.steps = _calls_step(self.ctx.source.tree) or any(
-            isinstance(v, torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
+            issubclass(type(v), torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
 
     def uninstall(self) -> None:
         self.state.passes = self.base + self.calls
@@ -193,11 +196,11 @@ class BackwardWatch:
                     self._learn(roots_of(tensors))
                 step = calls & (SAMPLE - 1)
                 if self.quiet < STEADY or not step or (step == SAMPLE - 1 and self.kept):
-                    before = self._before()   # else: the last passes summed nothing (every .grad
+                    before = self._looked(self._before)   # else: the last passes summed nothing (every .grad
                     # None or zeroed before each): they are looked at in pairs, now and then
             result = original(*args, **kwargs)
             if before is not None:
-                self._after(before, site)
+                self._looked(self._after, before, site)
             at = 2 if which == "backward" else 3  # position of retain_graph
             retain = args[at] if len(args) > at else kwargs.get("retain_graph")
             if retain is None:
@@ -317,6 +320,13 @@ class BackwardWatch:
             self.state.last_freed = self._label_site(self.last_freed)
 
     # ---- grad-accumulated --------------------------------------------------------------
+    def _looked(self, look, *args):
+        """``look(*args)``, with subclass ``__torch_function__`` off when a leaf needs it."""
+        if not self.subclassed:
+            return look(*args)
+        with reading():
+            return look(*args)
+
     def _before(self):
         """Each known leaf's ``.grad`` before a pass, and whether a sum into it would add to
         gradients not zeroed since our last look (``(leaf, record, grad, version, summing)``
@@ -450,6 +460,7 @@ class BackwardWatch:
             ref = weakref.ref(leaf)
             self._known_ids[id(leaf)] = ref
             self.known.append((ref, record))
+            self.subclassed = self.subclassed or type(leaf) not in _PLAIN
 
     def _bound_names(self) -> dict[int, Made]:
         """``id(leaf) -> Made`` for the leaves the cell's own assignments hold right now
@@ -518,7 +529,7 @@ class BackwardWatch:
         ns = self.ctx.namespace
         for name in found:
             root = root_of(name)
-            if isinstance(ns.get(root), torch.nn.Module):
+            if issubclass(type(ns.get(root)), torch.nn.Module):
                 fix_name = optimizer or root
                 return root, "module", name, t("pitfalls.accumulated.fix_zero_grad", owner=fix_name)
         own = found[0] if found else self._made_text(leaf, record)
@@ -540,9 +551,10 @@ class BackwardWatch:
             optimizers: dict[int, str] = {}
             sizes: dict[str, int] = {}
             for name, value in list(ns.items()):
-                if isinstance(value, torch.optim.Optimizer) and names_mod.is_user_name(name):
-                    for group in value.param_groups:
-                        for p in group.get("params", ()):
+                if issubclass(type(value), torch.optim.Optimizer) and names_mod.is_user_name(name):
+                    for group in names_mod.entries(names_mod.field(value, "param_groups")):
+                        for p in names_mod.entries(dict.get(group, "params", ())
+                                                   if type(group) is dict else ()):
                             optimizers.setdefault(id(p), name)
                             sizes[name] = sizes.get(name, 0) + 1
             names = names_mod.names_by_id(ns)
