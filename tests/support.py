@@ -104,4 +104,19 @@ def read_corpus(path: Path = CORPUS) -> list[tuple[str, bool]]:
     return [("\n".join(lines).strip("\n"), raises) for lines, raises in cells]
 
 
+# the study notes' computation-graph cell (In[99]): leaves, retain_grad, detach
+NOTES_LEAF_CELL = """x = torch.tensor([1.0], requires_grad=True)
+y = torch.tensor([3.0])
+y.requires_grad=True
+ind_a = x * y*2
+ind_b = x + y
+ind_a.retain_grad()
+det_a=ind_b.detach()
+print(det_a.requires_grad)#false
+det_a.requires_grad_(True)
+z=ind_a*ind_b+ind_b
+c=det_a*y
+"""
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -8,6 +8,7 @@ import weakref
 import pytest
 import torch
 
+from support import NOTES_LEAF_CELL as LEAF_CELL
 from support import needs_cuda, run
 from graphmagic.graph.capture import WALK_LIMIT
 from graph_support import graph_of, inputs, node_texts, ops, parse_svg, producer, tensors
@@ -17,19 +18,6 @@ y = torch.tensor([3.0], requires_grad=True)
 z = x * y                  # MulBackward0
 w = x + y                  # AddBackward0
 out = z + w * 2            # AddBackward0
-"""
-
-LEAF_CELL = """x = torch.tensor([1.0], requires_grad=True)
-y = torch.tensor([3.0])
-y.requires_grad=True
-ind_a = x * y*2
-ind_b = x + y
-ind_a.retain_grad()
-det_a=ind_b.detach()
-print(det_a.requires_grad)#false
-det_a.requires_grad_(True)
-z=ind_a*ind_b+ind_b
-c=det_a*y
 """
 
 BACKWARD_CELL = """z.backward()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import support
+from support import NOTES_LEAF_CELL as NOTES_99
 from support import run
 from graphmagic.report import JSON_MIME
 
@@ -83,19 +84,6 @@ def test_augmented_add_is_in_place(ip):
     assert row["version"] == [0, 1]
     assert row["lines"][0]["line"] == 3
     assert ip.user_ns["Out"][int(rep.cell[3:-1])] is True
-
-
-NOTES_99 = """x = torch.tensor([1.0], requires_grad=True)
-y = torch.tensor([3.0])
-y.requires_grad=True
-ind_a = x * y*2
-ind_b = x + y
-ind_a.retain_grad()
-det_a=ind_b.detach()
-print(det_a.requires_grad)#false
-det_a.requires_grad_(True)
-z=ind_a*ind_b+ind_b
-c=det_a*y"""
 
 
 def test_detach_shares_storage_with_its_source(ip):
