@@ -115,7 +115,7 @@ class BackwardWatch:
         self.accumulate = accumulate
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
         self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
-        self._sites: dict[tuple, tuple[str, int]] = {}     # (code, instruction) -> (file, line)
+        self._at: dict[tuple, list] = {}   # (code, instruction) -> [(file, line), its entry]
         self.calls = 0                    # this cell's passes (watched for grad-accumulated)
         self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
@@ -146,7 +146,7 @@ class BackwardWatch:
         self.known.clear()
         self.refs = []
         self._known_ids.clear()
-        self._sites.clear()
+        self._at.clear()
         self._owners = None
 
     def handler(self, which: str):
@@ -177,11 +177,12 @@ class BackwardWatch:
                 frame = frame.f_back
         if frame is not None:
             where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
-            site = self._sites.get(where)
-            if site is None:
-                site = self._sites[where] = (code_file, frame.f_lineno)
+            slot = self._at.get(where)
+            if slot is None:
+                slot = self._at[where] = [(code_file, frame.f_lineno), None]
+            site = slot[0]
         else:
-            site = None
+            site = slot = None
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
@@ -203,7 +204,7 @@ class BackwardWatch:
                 retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
             if not retain:
                 self.last_freed = site
-            entry = self.sites.get(site)
+            entry = slot[1] if slot is not None else None
             if entry is not None and entry.passes + 1 != entry.next_capture \
                     and isinstance(tensors, torch.Tensor):   # the common case, kept short
                 entry.passes += 1
@@ -212,6 +213,7 @@ class BackwardWatch:
             elif site is not None:
                 roots = [tensors] if isinstance(tensors, torch.Tensor) else roots_of(tensors)
                 self._record(roots, site, frame, bool(retain))
+                slot[1] = self.sites.get(site)
         finally:
             self._busy = False
             del frame
@@ -333,6 +335,9 @@ class BackwardWatch:
             grads = list(map(_GRAD, found))
         self.kept = any(map(is_not, grads, repeat(None)))
         if not self.kept and not self.pending:   # zero_grad(): nothing can add up
+            if self.quiet >= STEADY:   # and nothing did for a while: no need to note what is left
+                self.quiet += 1
+                return None
             return [(leaf, record, None, 0, False) for leaf, (_, record) in zip(found, self.known)]
         now = self.base + self.calls
         seen = []
