@@ -8,8 +8,6 @@ labelled ``x (before line 3)``.
 """
 from __future__ import annotations
 
-import torch
-
 from ..messages import t
 from .build import build_graph, final_roots
 from .roots import Selection, select

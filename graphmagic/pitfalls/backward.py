@@ -7,9 +7,9 @@ and one torch makes itself (``torch.compile`` tracing a backward graph) go strai
 through. Each pass the cell makes notes:
 
 - its cell line and the roots it differentiated, held by weak reference, labelled by the
-  expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 2nd, 4th, 8th ...
-  pass the root's graph is captured as plain data (``graph/fragment.py``), for a root that
-  is gone by the end of the cell (``differentiated()``, read by the graph part);
+  expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 8th, 64th ... pass
+  the root's graph is captured as plain data (``graph/fragment.py``), for a root that is
+  gone by the end of the cell (``differentiated()``, read by the graph part);
 - which roots it freed (for ``backward-twice``);
 - ``grad-accumulated``: on the 1st, 2nd, 4th ... pass the graph is walked to learn its
   leaves (and, while they have one, their names). Each known leaf's ``.grad`` is read
@@ -39,8 +39,8 @@ import ast
 import os
 import sys
 import weakref
-from itertools import repeat
 from functools import partial
+from itertools import repeat
 from operator import attrgetter, call, is_not
 
 import torch
@@ -161,7 +161,10 @@ class BackwardWatch:
         filename, cells = self._files
         # 0: here, 1: the trampoline, 2: its caller; Tensor.backward calls with four
         # arguments and inputs=, and its caller, 3, is most often the cell itself
-        frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        try:
+            frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        except ValueError:   # a stack that shallow holds no cell
+            frame = sys._getframe(2)
         code_file = frame.f_code.co_filename
         if not (code_file == filename or code_file in cells):
             frame = sys._getframe(2)
