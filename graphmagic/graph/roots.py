@@ -1,4 +1,5 @@
-"""Which tensors a cell's graph is drawn from.
+"""Which tensors a cell's graph is drawn from, by name (``graph/probe.py`` adds what the
+backward watch saw differentiated, named or not).
 
 - ``--graph NAMES``: exactly those.
 - Otherwise: what the cell called ``backward()``, ``torch.autograd.backward`` or

@@ -7,9 +7,9 @@ and one torch makes itself (``torch.compile`` tracing a backward graph) go strai
 through. Each pass the cell makes notes:
 
 - its cell line and the roots it differentiated, held by weak reference, labelled by the
-  expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 2nd, 4th, 8th ...
-  pass the root's graph is captured as plain data (``graph/fragment.py``), for a root that
-  is gone by the end of the cell (``differentiated()``, read by the graph part);
+  expression the cell wrote (``(x * x).sum()``); on a call site's 1st, 8th, 64th ... pass
+  the root's graph is captured as plain data (``graph/fragment.py``), for a root that is
+  gone by the end of the cell (``differentiated()``, read by the graph part);
 - which roots it freed (for ``backward-twice``);
 - ``grad-accumulated``: on the 1st, 2nd, 4th ... pass the graph is walked to learn its
   leaves (and, while they have one, their names). Each known leaf's ``.grad`` is read
@@ -39,8 +39,8 @@ import ast
 import os
 import sys
 import weakref
-from itertools import repeat
 from functools import partial
+from itertools import repeat
 from operator import attrgetter, call, is_not
 
 import torch
@@ -118,7 +118,7 @@ class BackwardWatch:
         self.accumulate = accumulate
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
         self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
-        self._sites: dict[tuple, tuple[str, int]] = {}     # (code, instruction) -> (file, line)
+        self._at: dict[tuple, list] = {}   # (code, instruction) -> [(file, line), its entry]
         self.calls = 0                    # this cell's passes (watched for grad-accumulated)
         self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
@@ -150,7 +150,7 @@ class BackwardWatch:
         self.known.clear()
         self.refs = []
         self._known_ids.clear()
-        self._sites.clear()
+        self._at.clear()
         self._owners = None
 
     def handler(self, which: str):
@@ -165,7 +165,10 @@ class BackwardWatch:
         filename, cells = self._files
         # 0: here, 1: the trampoline, 2: its caller; Tensor.backward calls with four
         # arguments and inputs=, and its caller, 3, is most often the cell itself
-        frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        try:
+            frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
+        except ValueError:   # a stack that shallow holds no cell
+            frame = sys._getframe(2)
         code_file = frame.f_code.co_filename
         if not (code_file == filename or code_file in cells):
             frame = sys._getframe(2)
@@ -181,11 +184,12 @@ class BackwardWatch:
                 frame = frame.f_back
         if frame is not None:
             where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
-            site = self._sites.get(where)
-            if site is None:
-                site = self._sites[where] = (code_file, frame.f_lineno)
+            slot = self._at.get(where)
+            if slot is None:
+                slot = self._at[where] = [(code_file, frame.f_lineno), None]
+            site = slot[0]
         else:
-            site = None
+            site = slot = None
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
@@ -207,7 +211,7 @@ class BackwardWatch:
                 retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
             if not retain:
                 self.last_freed = site
-            entry = self.sites.get(site)
+            entry = slot[1] if slot is not None else None
             if entry is not None and entry.passes + 1 != entry.next_capture \
                     and is_tensor(tensors):   # the common case, kept short
                 entry.passes += 1
@@ -216,6 +220,7 @@ class BackwardWatch:
             elif site is not None:
                 roots = [tensors] if is_tensor(tensors) else roots_of(tensors)
                 self._record(roots, site, frame, bool(retain))
+                slot[1] = self.sites.get(site)
         finally:
             self._busy = False
             del frame
@@ -344,6 +349,9 @@ class BackwardWatch:
             grads = list(map(_GRAD, found))
         self.kept = any(map(is_not, grads, repeat(None)))
         if not self.kept and not self.pending:   # zero_grad(): nothing can add up
+            if self.quiet >= STEADY:   # and nothing did for a while: no need to note what is left
+                self.quiet += 1
+                return None
             return [(leaf, record, None, 0, False) for leaf, (_, record) in zip(found, self.known)]
         now = self.base + self.calls
         seen = []
