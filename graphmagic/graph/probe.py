@@ -8,7 +8,6 @@ labelled ``x (before line 3)``.
 """
 from __future__ import annotations
 
-
 from ..messages import t
 from ..tensors.info import reading
 from .build import build_graph, final_roots
