@@ -131,7 +131,7 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
 _DIRECT = object()   # per_pass: torch's backward called without the trampoline
 
 
-def _passthrough(original, *args, **kwargs):
+def _passthrough(original, args, kwargs):
     """The least a handler can do: what calling one costs (hooks.py's calling convention)."""
     return original(*args, **kwargs)
 

@@ -154,11 +154,11 @@ class BackwardWatch:
         self._owners = None
 
     def handler(self, which: str):
-        """What the trampoline of ``torch.autograd.<which>`` calls: ``(original, *args,
-        **kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
+        """What the trampoline of ``torch.autograd.<which>`` calls: ``(original, args,
+        kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
         return partial(self._watched, which)
 
-    def _watched(self, which: str, original, *args, **kwargs):
+    def _watched(self, which: str, original, args: tuple, kwargs: dict):
         __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
             return original(*args, **kwargs)

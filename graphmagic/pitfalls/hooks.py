@@ -19,7 +19,7 @@ import torch
 
 class _Slots:
     showwarnmsg = None   # handler(msg) -> True when it showed (or kept) the warning itself
-    backward = None      # handler(original, *args, **kwargs)
+    backward = None      # handler(original, args, kwargs)
     grad = None
 
 
@@ -47,7 +47,7 @@ def backward(*args, **kwargs):
     handler, original = ACTIVE.backward, _originals["backward"]
     if handler is None:
         return original(*args, **kwargs)
-    return handler(original, *args, **kwargs)
+    return handler(original, args, kwargs)
 
 
 def grad(*args, **kwargs):
@@ -55,7 +55,7 @@ def grad(*args, **kwargs):
     handler, original = ACTIVE.grad, _originals["grad"]
     if handler is None:
         return original(*args, **kwargs)
-    return handler(original, *args, **kwargs)
+    return handler(original, args, kwargs)
 
 
 _TRAMPOLINES = {"backward": backward, "grad": grad}
