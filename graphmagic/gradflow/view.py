@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..display import DIM_STYLE, html_text
 from ..messages import t
+from ..tensors.info import dims_text
 from .chart import bar_chart
 
 MAX_ROWS = 40
@@ -105,7 +106,7 @@ class GradFlowSection:
         rows = self.rows[:MAX_ROWS]
         head = [t("gradflow.col.parameter"), t("gradflow.col.shape"), t("gradflow.col.norm"),
                 t("gradflow.col.max")]
-        cells = [["(" + ", ".join(str(d) for d in r.shape) + ")", _number(r.norm), _number(r.max)]
+        cells = [[dims_text(r.shape), _number(r.norm), _number(r.max)]
                  for r in rows]
         table = [head] + [[r.name, *c] for r, c in zip(rows, cells)]
         widths = [max(len(row[i]) for row in table) for i in range(4)]

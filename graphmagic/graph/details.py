@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..messages import t
-from ..tensors.info import data_ptr, dtype_str
+from ..tensors.info import data_ptr, dims_text, dtype_str
 from .model import OpNode, Saved
 from .state import shape_of
 
@@ -41,10 +41,10 @@ class Namer:
     def __init__(self, tensors: dict[int, torch.Tensor], names: dict[int, list[str]]):
         self.by_id = {k: v[0] for k, v in names.items() if v}
         self.by_data: dict[tuple, str] = {}
-        for key, t in tensors.items():
+        for key, tensor in tensors.items():
             if key in self.by_id:
                 try:
-                    self.by_data.setdefault(self._key(t), self.by_id[key])
+                    self.by_data.setdefault(self._key(tensor), self.by_id[key])
                 except Exception:
                     pass
 
@@ -67,7 +67,7 @@ class Namer:
 
 
 def _shape(dims: list[int] | None) -> str:
-    return "(" + ", ".join(str(d) for d in dims) + ")" if dims is not None else "(?)"
+    return dims_text(dims)
 
 
 def _hooked(fn, attr: str) -> bool:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from ..messages import t
+from ..tensors.info import dims_text
 from .model import Graph, GroupNode, OpNode, TensorNode
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -82,7 +83,7 @@ def values(v) -> str:
 
 
 def shape(dims: list[int] | None) -> str:
-    return "(" + ", ".join(str(d) for d in dims) + ")" if dims is not None else "(?)"
+    return dims_text(dims)
 
 
 def grad_text(node: TensorNode, after_backward: bool) -> str | None:

@@ -50,7 +50,7 @@ from ..code.pitfalls import operands
 from ..code.sites import natural_key, root_of
 from ..messages import t
 from ..tensors import names as names_mod
-from ..tensors.info import computing, is_tensor, reading
+from ..tensors.info import computing, dims_text, is_tensor, reading
 from ..tensors.walk import leaves, roots_of
 from .hooks import take_autograd
 from .sink import where_text
@@ -258,9 +258,9 @@ class BackwardWatch:
 
         facts = self.ctx.facts_of(site[0])
         out = []
-        for call in facts.backward_calls:
-            if call.line == site[1]:
-                for target in split_targets(call.detail or call.expr):
+        for found in facts.backward_calls:
+            if found.line == site[1]:
+                for target in split_targets(found.detail or found.expr):
                     try:
                         node = ast.parse(target.strip(), mode="eval").body
                     except SyntaxError:
@@ -602,4 +602,4 @@ def _expressions(tree) -> set[str]:
 
 
 def _shape(tensor: torch.Tensor) -> str:
-    return "(" + ", ".join(str(d) for d in tensor.shape) + ")"
+    return dims_text(tensor.shape)

@@ -82,11 +82,16 @@ def data_ptr(t: torch.Tensor) -> int | None:
             return None
 
 
+def dims_text(dims) -> str:
+    """A shape as graphmagic writes it everywhere: ``(3, 4)``; ``(?)`` when unknown."""
+    return "(" + ", ".join(str(d) for d in dims) + ")" if dims is not None else "(?)"
+
+
 def shape_str(t: torch.Tensor) -> str:
     with reading():
         try:
             with refusing(t):
-                return "(" + ", ".join(str(d) for d in t.shape) + ")"
+                return dims_text(t.shape)
         except Exception:
             return "?"
 

@@ -58,7 +58,7 @@ def _name(cache: dict, value, show=lambda v: str(v).replace("torch.", "")) -> st
 
 
 def _shape(size) -> str:
-    return "(" + ", ".join(str(d) for d in size) + ")"
+    return tensorinfo.dims_text(size)
 
 
 def _facts(t: torch.Tensor) -> tuple[TensorFacts, object]:
