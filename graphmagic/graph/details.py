@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..messages import t
-from ..tensors.info import data_ptr, dims_text, dtype_str
+from ..tensors.info import data_ptr, dims_text, dtype_str, storage_bytes, storage_key
 from .model import OpNode, Saved
 from .state import shape_of
 
@@ -89,6 +89,8 @@ def read(fn, node: OpNode, namer: Namer | None, want_saved: bool, want_attrs: bo
     except Exception:
         pass
     full = want_saved or want_attrs
+    if want_saved:
+        node.saved_bytes = held_bytes(fn)
     for attr in saved_attributes(fn):
         short_name = attr[len(PREFIX):]
         if _hooked(fn, attr):
@@ -151,3 +153,16 @@ def _custom(fn, node: OpNode, namer: Namer | None, want_saved: bool) -> None:
         node.freed = bool(node.freed)
         if want_saved:
             node.saved.append(Saved("saved_tensors", _tensors(tensors, namer)))
+
+
+def held_bytes(fn) -> int | None:
+    """Bytes of the distinct storages ``fn`` still holds saved (None when it holds none, or
+    only behind saved-tensor hooks, which are never unpacked)."""
+    from ..memory.held import saved_tensors
+
+    try:
+        tensors, _, _ = saved_tensors(fn, check_freed=False)
+    except Exception:
+        return None
+    sizes = {storage_key(x): storage_bytes(x) for x in tensors}
+    return sum(sizes.values()) if sizes else None

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from ..messages import t
-from ..tensors.info import dims_text
+from ..tensors.info import dims_text, human_bytes
 from .model import Graph, GroupNode, OpNode, TensorNode
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -149,6 +149,8 @@ def op_label(node: OpNode) -> str:
     lines = [_line(node.op, size=None, bold=True), _line(node.name, color="#555555")]
     if node.outputs:
         lines.append(_line("→ " + ", ".join(shape(s) for s in node.outputs), color="#555555"))
+    if node.saved_bytes:
+        lines.append(_line(t("graph.saved_bytes", size=human_bytes(node.saved_bytes)), color="#7a4b00"))
     for s in node.saved:
         text = t("graph.saved_freed", name=s.name) if s.freed else t("graph.saved", name=s.name, value=s.text)
         lines.append(_line(text, color="#8a1c1c" if s.freed else "#7a4b00"))

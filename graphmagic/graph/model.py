@@ -56,6 +56,7 @@ class OpNode:
     saved: list[Saved] = field(default_factory=list)
     attrs: list[Saved] = field(default_factory=list)
     freed: bool | None = None        # its saved tensors were freed by backward()
+    saved_bytes: int | None = None   # --saved: bytes of the distinct storages it still holds
     kind: str = "op"
 
 

@@ -276,3 +276,22 @@ def test_tuple_result_roots(ip):
     result = run(ip, "%%autograd --out r\n(x * 2).sum(), x.exp(), 3")
     n = result.execution_count
     assert ip.user_ns["r"].graph.to_json()["roots"] == [f"Out[{n}][0]", f"Out[{n}][1]"]
+
+
+def test_saved_shows_each_ops_saved_bytes_and_none_after_backward(ip):
+    run(ip, "a = torch.randn(50, 20, requires_grad=True)\nb = torch.randn(20, 30, requires_grad=True)")
+    body = "y = (a @ b).relu().sum()"
+    rep, g = graph_of(ip, body, "--saved")
+    truth = {}  # what each op saved, measured independently with saved-tensor hooks
+    packed = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: packed.append(t) or t, lambda t: t):
+        a, b = ip.user_ns["a"], ip.user_ns["b"]
+        (a @ b).relu().sum()
+    assert sorted(t.untyped_storage().nbytes() for t in packed) == sorted([30 * 50 * 4, 20 * 30 * 4, 50 * 20 * 4])
+    truth["relu"] = 50 * 30 * 4                 # its result
+    truth["mm"] = 50 * 20 * 4 + 20 * 30 * 4     # self and mat2 (a and b)
+    got = {n["op"]: n["saved_bytes"] for n in g["nodes"] if n["kind"] == "op"}
+    assert got == {"sum": None, **truth}
+    assert "holds 5.9 KiB saved for backward()" in rep.graph.source
+    rep, g = graph_of(ip, "y.backward()", "--saved")
+    assert all(n["saved_bytes"] is None for n in g["nodes"] if n["kind"] == "op")
