@@ -52,7 +52,7 @@ from ..messages import t
 from ..tensors import names as names_mod
 from ..tensors.info import computing, dims_text, is_tensor, reading
 from ..tensors.walk import leaves, roots_of
-from .hooks import take_autograd
+from .hooks import skipped_by_warnings, take_autograd
 from .sink import where_text
 from .state import GradRecord, Made, PitfallState
 
@@ -158,6 +158,7 @@ class BackwardWatch:
         kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
         return partial(self._watched, which)
 
+    @skipped_by_warnings  # it stands between Tensor.backward and the engine (hooks.py)
     def _watched(self, which: str, original, args: tuple, kwargs: dict):
         __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's

@@ -58,6 +58,22 @@ def grad(*args, **kwargs):
     return handler(original, args, kwargs)
 
 
+# Python's warnings skip frames whose code file names "importlib" and "_bootstrap" when they
+# count a warning's ``stacklevel`` (``warnings._is_internal_frame``; the C implementation does
+# the same). The frames we add between ``Tensor.backward`` and the autograd engine carry such a
+# name, so a warning torch raises inside backward() (``stacklevel=5`` from a module hook)
+# still points at the user's line, and ``module=`` filters still match as in a plain cell.
+SKIPPED_BY_WARNINGS = "<graphmagic trampoline (importlib._bootstrap-like: not a warning's location)>"
+
+
+def skipped_by_warnings(func):
+    """``func`` with a code object that warnings' stack levels step over (see above)."""
+    func.__code__ = func.__code__.replace(co_filename=SKIPPED_BY_WARNINGS)
+    return func
+
+
+backward = skipped_by_warnings(backward)
+grad = skipped_by_warnings(grad)
 _TRAMPOLINES = {"backward": backward, "grad": grad}
 
 

@@ -586,10 +586,11 @@ ORDINARY = [
 # ---- what differs today (issue 9): one line per case; remove a line once it is fixed --------
 KNOWN = {
     "captured-autograd-backward":
-        "a later plain cell's backward error gains '[... skipping hidden 1 frame]' (the captured "
-        "pitfall_hooks wrapper)",
+        "a captured torch.autograd.backward is graphmagic's trampoline: a later plain cell's "
+        "backward error gains '[... skipping hidden 1 frame]' (no hook point without a frame)",
     "from-import-backward-and-grad":
-        "a later plain cell prints AutogradPitfall grad-accumulated warnings and a hidden frame",
+        "`from torch.autograd import backward` in a cell binds the trampoline: a later plain "
+        "cell's backward error gains '[... skipping hidden 1 frame]'",
     "captured-custom-tb":
         "restoring the captured (custom_exceptions, CustomTB) installs graphmagic's handler for "
         "good: custom_exceptions (Exception,)",
@@ -599,14 +600,10 @@ KNOWN = {
         "error)",
     "simplefilter-error-nonleaf-grad":
         "the UserWarning raised as error shows graphmagic frames and a hidden frame "
-        "(pitfall_warnings._nonleaf)",
-    "warning-raised-inside-backward":
-        "the warning is attributed to torch/_tensor.py:623 instead of the cell line; "
-        "report error GraphProbe: 'backward through the graph a second time'",
-    "user-filter-by-module":
-        "a module='torch' filter now hides the warning (attributed to torch._tensor); "
-        "report error GraphProbe",
-    "error-through-backward": "the backward error gains '[... skipping hidden 1 frame]'",
+        "(pitfalls/nonleaf.py raises it from the warning hook)",
+    "error-through-backward":
+        "the backward error of a %%autograd cell gains '[... skipping hidden 1 frame]' "
+        "(graphmagic's trampoline between Tensor.backward and the engine)",
 }
 
 CASES: list[Case] = [
