@@ -89,11 +89,10 @@ def begin(ctx: CellContext) -> CellRun:
                 parts.tracking = TrackingProbe(ctx)
             with reporting(report, "pitfalls"):
                 parts.pitfalls = PitfallProbe.start(ctx, stack)
+            before = getattr(parts.tracking, "before", None)  # None: each takes its own
             with reporting(report, "gradflow"):  # also enters --anomaly's mode on the stack
-                before = parts.tracking.before if parts.tracking is not None else None
                 parts.gradflow = GradFlowProbe(ctx, stack, before)
             with reporting(report, "memory"):
-                before = parts.tracking.before if parts.tracking is not None else None
                 parts.memory = MemoryProbe(ctx, stack, before)
             interrupts.raise_if_swallowed()
         stack.enter_context(default_device(choice.device))

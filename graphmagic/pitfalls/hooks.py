@@ -42,22 +42,6 @@ def showwarnmsg(msg):
     return previous_showwarnmsg()(msg)
 
 
-def backward(*args, **kwargs):
-    __tracebackhide__ = True  # noqa: F841
-    handler, original = ACTIVE.backward, _originals["backward"]
-    if handler is None:
-        return original(*args, **kwargs)
-    return handler(original, args, kwargs)
-
-
-def grad(*args, **kwargs):
-    __tracebackhide__ = True  # noqa: F841
-    handler, original = ACTIVE.grad, _originals["grad"]
-    if handler is None:
-        return original(*args, **kwargs)
-    return handler(original, args, kwargs)
-
-
 # Python's warnings skip frames whose code file names "importlib" and "_bootstrap" when they
 # count a warning's ``stacklevel`` (``warnings._is_internal_frame``; the C implementation does
 # the same). The frames we add between ``Tensor.backward`` and the autograd engine carry such a
@@ -72,8 +56,22 @@ def skipped_by_warnings(func):
     return func
 
 
-backward = skipped_by_warnings(backward)
-grad = skipped_by_warnings(grad)
+def _trampoline(which: str):
+    """The function put in place of ``torch.autograd.<which>`` for a cell: the active cell's
+    handler gets ``(original, args, kwargs)``; with none, the original runs as is."""
+    def trampoline(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841
+        handler, original = getattr(ACTIVE, which), _originals[which]
+        if handler is None:
+            return original(*args, **kwargs)
+        return handler(original, args, kwargs)
+
+    trampoline.__name__ = trampoline.__qualname__ = which
+    return skipped_by_warnings(trampoline)
+
+
+backward = _trampoline("backward")
+grad = _trampoline("grad")
 _TRAMPOLINES = {"backward": backward, "grad": grad}
 
 

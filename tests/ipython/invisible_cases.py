@@ -168,6 +168,15 @@ LOGGED = ("calls = []\n"
           "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
           "        calls.append(getattr(func, '__name__', str(func)))\n"
           "        return super().__torch_function__(func, types, args, kwargs or {})\n")
+OPLOG = ("from torch.utils._python_dispatch import TorchDispatchMode\n"  # a mode logging ops
+         "class OpLog(TorchDispatchMode):\n"
+         "    def __init__(self):\n"
+         "        super().__init__()\n"
+         "        self.ops = []\n"
+         "    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n"
+         "        self.ops.append(str(func))\n"
+         "        return func(*args, **(kwargs or {}))\n")
+
 SUBCLASSES = [
     case("printing-torch-function", "tensor subclass",
          under("class Loud(torch.Tensor):\n"
@@ -218,15 +227,7 @@ SUBCLASSES = [
                "wt = Wrapped(torch.ones(3))"),
          under("u = wt * 2"), under("print(log)")),
     case("dispatch-mode-left-active", "dispatch mode",
-         under("from torch.utils._python_dispatch import TorchDispatchMode\n"
-               "class OpLog(TorchDispatchMode):\n"
-               "    def __init__(self):\n"
-               "        super().__init__()\n"
-               "        self.ops = []\n"
-               "    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n"
-               "        self.ops.append(str(func))\n"
-               "        return func(*args, **(kwargs or {}))\n"
-               "oplog = OpLog()\n"
+         under(OPLOG + "oplog = OpLog()\n"
                "oplog.__enter__()"),
          under("y = torch.ones(2) * 3"), under(BACKWARD),
          under("oplog.__exit__(None, None, None)\nprint(oplog.ops)")),
@@ -244,15 +245,7 @@ SUBCLASSES = [
          under("y = torch.ones(2) * 3"),
          under("fnlog.__exit__(None, None, None)\nprint(fnlog.names)")),
     case("dispatch-mode-within-cell", "dispatch mode",
-         under("from torch.utils._python_dispatch import TorchDispatchMode\n"
-               "class OpLog(TorchDispatchMode):\n"
-               "    def __init__(self):\n"
-               "        super().__init__()\n"
-               "        self.ops = []\n"
-               "    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n"
-               "        self.ops.append(str(func))\n"
-               "        return func(*args, **(kwargs or {}))\n"
-               "x = torch.ones(3, requires_grad=True)\n"
+         under(OPLOG + "x = torch.ones(3, requires_grad=True)\n"
                "with OpLog() as seen:\n"
                "    (x * 2).sum().backward()\n"
                "print(seen.ops)")),
