@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import sys
+import types
 
 from IPython.core.error import UsageError
 
@@ -19,27 +21,45 @@ def cell_number(shell) -> int:
     return number if number is not None else shell.execution_count
 
 
+_NOTERS: dict[int, object] = {}   # id(shell) -> the running cell's noter(exception)
+
+
+def showtraceback(shell, exc_tuple=None, *args, **kwargs):
+    """``shell.showtraceback`` during a cell: the cell's parts add their notes (hints) to
+    the exception IPython is about to show, then IPython shows it as always."""
+    noter = _NOTERS.get(id(shell))
+    if noter is not None and kwargs.get("running_compiled_code"):  # run_code's: the cell's own
+        value = exc_tuple[1] if exc_tuple else sys.exc_info()[1]
+        if value is not None:
+            noter(value)
+    return type(shell).showtraceback(shell, exc_tuple, *args, **kwargs)
+
+
 def install_exception_hook(run: CellRun, is_own) -> None:
     """Let the parts add notes to the cell's exception before IPython shows its traceback.
-    ``is_own()`` tells the cell's own exception from one of a ``run_cell`` nested in it."""
-    shell = run.ctx.shell
-    saved = (shell.custom_exceptions, shell.CustomTB)
+    ``is_own()`` tells the cell's own exception from one of a ``run_cell`` nested in it.
 
-    def handler(shell, etype, value, tb, tb_offset=None):
+    The hook point is the shell's ``showtraceback``, for the cell only: ``custom_exceptions``
+    and ``CustomTB`` stay the user's (a handler of theirs is called by IPython as always),
+    and what a cell captures of them is theirs to put back."""
+    shell = run.ctx.shell
+    saved = shell.__dict__.get("showtraceback")
+    ours = types.MethodType(showtraceback, shell)
+
+    def noter(value):
         if is_own():
             note_exception(run, value)
-        previous_types, previous_handler = saved
-        if previous_types and isinstance(value, previous_types):
-            return previous_handler(etype, value, tb, tb_offset=tb_offset)
-        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
-        return None
 
-    shell.set_custom_exc((Exception,), handler)
-    ours = shell.CustomTB
+    _NOTERS[id(shell)] = noter
+    shell.showtraceback = ours
 
-    def restore():  # unless the cell set a handler of its own, which stays
-        if shell.CustomTB is ours:
-            shell.custom_exceptions, shell.CustomTB = saved
+    def restore():  # unless the cell put its own in place, which stays
+        _NOTERS.pop(id(shell), None)
+        if shell.__dict__.get("showtraceback") == ours:
+            if saved is None:
+                del shell.showtraceback
+            else:
+                shell.showtraceback = saved
 
     run.stack.callback(restore)
 

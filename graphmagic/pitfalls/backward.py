@@ -1,8 +1,9 @@
 """Backward passes of a cell: what was differentiated, ``grad-accumulated``, and where each
 graph was freed.
 
-For the cell only, ``torch.autograd.backward`` and ``torch.autograd.grad`` are routed here
-(``Tensor.backward`` calls the former). A pass inside a pass (reentrant checkpointing's)
+For the cell only, every pass of ``torch.autograd.backward`` and ``torch.autograd.grad``
+(``Tensor.backward`` calls the former) is announced here before and after it runs
+(``hooks.take_engine``). A pass inside a pass (reentrant checkpointing's)
 and one torch makes itself (``torch.compile`` tracing a backward graph) go straight
 through. Each pass the cell makes notes:
 
@@ -52,8 +53,8 @@ from ..messages import t
 from ..tensors import names as names_mod
 from ..tensors.info import computing, dims_text, is_tensor, reading
 from ..tensors.walk import leaves, roots_of
-from .hooks import skipped_by_warnings, take_autograd
-from .sink import where_text
+from .hooks import ENGINE_HOOK, skipped_by_warnings, take_autograd, take_engine
+from .sink import is_ours, where_text
 from .state import GradRecord, Made, PitfallState
 
 MAX_SITES = 64      # call sites whose roots are kept per cell
@@ -63,6 +64,8 @@ _GRAD = attrgetter("grad")
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 _TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
 _TENSOR_BACKWARD = torch.Tensor.backward.__code__
+# where torch.autograd.backward/grad and grad's batched vjp live (compiled file names)
+_ENTRY_FILES = frozenset(m.__file__ for m in (torch.autograd, torch._vmap_internals))
 NAMES_SHOWN = 4     # tensors named in a grouped finding
 
 
@@ -134,12 +137,16 @@ class BackwardWatch:
         self._targets: dict[tuple, list[tuple[str, list[str]]]] = {}
         self._busy = False
         self._owners: tuple | None = None  # see _owner_tables
+        self._pass: tuple | None = None   # the pass running now (see _start)
 
     # ---- install / remove ----------------------------------------------------------
     def install(self, stack) -> None:
         self.base = self.state.passes   # passes of earlier cells: the shell's count goes on
-        take_autograd(stack, "backward", self.handler("backward"))
-        take_autograd(stack, "grad", self.handler("grad"))
+        if ENGINE_HOOK:
+            take_engine(stack, self.on_pass)
+        else:
+            take_autograd(stack, "backward", partial(self._watched, "backward"))
+            take_autograd(stack, "grad", partial(self._watched, "grad"))
         stack.callback(self.uninstall)
         self.steps = _calls_step(self.ctx.source.tree) or any(
             issubclass(type(v), torch.optim.Optimizer) for v in list(self.ctx.namespace.values()))
@@ -152,37 +159,54 @@ class BackwardWatch:
         self._known_ids.clear()
         self._at.clear()
         self._owners = None
+        self._pass, self._busy = None, False
 
-    def handler(self, which: str):
-        """What the trampoline of ``torch.autograd.<which>`` calls: ``(original, args,
-        kwargs)``, no Python frame between it and ``_watched`` (this runs every pass)."""
-        return partial(self._watched, which)
+    def on_pass(self, engine):
+        """Before a pass (``engine``: the frame of torch's ``_engine_run_backward``, see
+        ``hooks.py``): what to call after it, or None when the pass is not the cell's."""
+        if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
+            return None
+        local = engine.f_locals
+        args, kwargs = local["args"], local["kwargs"]
+        retain = args[1] if len(args) > 1 else kwargs.get("retain_graph", False)
+        return self._start(local["t_outputs"], retain, kwargs.get("accumulate_grad", False),
+                           engine.f_back)
 
     @skipped_by_warnings  # it stands between Tensor.backward and the engine (hooks.py)
     def _watched(self, which: str, original, args: tuple, kwargs: dict):
+        """A torch without the engine hook: what its ``torch.autograd.<which>`` trampoline
+        calls with ``(original, args, kwargs)``."""
         __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
-        if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
+        if self._busy:
             return original(*args, **kwargs)
-        filename, cells = self._files
-        # 0: here, 1: the trampoline, 2: its caller; Tensor.backward calls with four
-        # arguments and inputs=, and its caller, 3, is most often the cell itself
+        at = 2 if which == "backward" else 3  # position of retain_graph
+        retain = args[at] if len(args) > at else kwargs.get("retain_graph")
+        if retain is None:
+            retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
+        tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
+        after = self._start(tuple(roots_of(tensors)), retain, which == "backward", sys._getframe(2))
         try:
-            frame = sys._getframe(3 if len(args) == 4 and len(kwargs) == 1 else 2)
-        except ValueError:   # a stack that shallow holds no cell
-            frame = sys._getframe(2)
-        code_file = frame.f_code.co_filename
-        if not (code_file == filename or code_file in cells):
-            frame = sys._getframe(2)
-            if frame.f_code is _TENSOR_BACKWARD:
-                frame = frame.f_back
-            while frame is not None:
-                code_file = frame.f_code.co_filename
-                if code_file == filename or code_file in cells:
-                    break
-                if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing
-                    del frame                      # its backward graph): not the cell's
-                    return original(*args, **kwargs)
-                frame = frame.f_back
+            return original(*args, **kwargs)
+        finally:
+            if after is not None:
+                after()
+
+    def _start(self, tensors: tuple, retain: bool, accumulates: bool, frame):
+        """Note a pass of the cell's before it runs (``frame``: the first one above torch's
+        engine entry); returns ``self._end_pass`` or None."""
+        filename, cells = self._files
+        # torch.autograd.backward/grad (and grad's batched vjp), Tensor.backward: the cell,
+        # or a function it called, called them
+        while frame is not None and (frame.f_code.co_filename in _ENTRY_FILES
+                                     or frame.f_code is _TENSOR_BACKWARD):
+            frame = frame.f_back
+        while frame is not None:
+            code_file = frame.f_code.co_filename
+            if code_file == filename or code_file in cells:
+                break
+            if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing
+                return None                    # its backward graph): not the cell's
+            frame = frame.f_back
         if frame is not None:
             where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
             slot = self._at.get(where)
@@ -191,11 +215,10 @@ class BackwardWatch:
             site = slot[0]
         else:
             site = slot = None
-        tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
         self._busy = True
         try:
             before = None
-            if self.accumulate and which == "backward":
+            if self.accumulate and accumulates:
                 calls = self.calls = self.calls + 1
                 if calls & (calls - 1) == 0:
                     self._learn(roots_of(tensors))
@@ -203,29 +226,43 @@ class BackwardWatch:
                 if self.quiet < STEADY or not step or (step == SAMPLE - 1 and self.kept):
                     before = self._looked(self._before)   # else: the last passes summed nothing (every .grad
                     # None or zeroed before each): they are looked at in pairs, now and then
-            result = original(*args, **kwargs)
+        except Exception as err:  # never in the user's way: the report says what we missed
+            self._busy = False
+            self.ctx.problems.append(f"pitfalls: a backward pass was not watched: {err!r}")
+            return None
+        self._pass = (before, site, slot, frame, tensors, bool(retain), sys.exc_info()[1])
+        return self._end_pass
+
+    def _end_pass(self) -> None:
+        """After a pass (also one that failed: then nothing is noted)."""
+        __tracebackhide__ = True  # noqa: F841  (a finding raised as an error starts here)
+        before, site, slot, frame, tensors, retain, outer = self._pass
+        self._pass = None
+        try:
+            if sys.exc_info()[1] is not outer:   # the pass raised: it is on its way out
+                return
             if before is not None:
                 self._looked(self._after, before, site)
-            at = 2 if which == "backward" else 3  # position of retain_graph
-            retain = args[at] if len(args) > at else kwargs.get("retain_graph")
-            if retain is None:
-                retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
             if not retain:
                 self.last_freed = site
             entry = slot[1] if slot is not None else None
+            root = tensors[0] if len(tensors) == 1 else None
             if entry is not None and entry.passes + 1 != entry.next_capture \
-                    and is_tensor(tensors):   # the common case, kept short
+                    and is_tensor(root):   # the common case, kept short
                 entry.passes += 1
-                entry.ref = weakref.ref(tensors)
+                entry.ref = weakref.ref(root)
                 entry.retained = retain
             elif site is not None:
-                roots = [tensors] if is_tensor(tensors) else roots_of(tensors)
-                self._record(roots, site, frame, bool(retain))
+                roots = [root] if is_tensor(root) else roots_of(tensors)
+                self._record(roots, site, frame, retain)
                 slot[1] = self.sites.get(site)
+        except Exception as err:
+            if is_ours(err):  # a finding the user's `error` filter raises: the pass's line fails
+                raise
+            self.ctx.problems.append(f"pitfalls: a backward pass was not watched: {err!r}")
         finally:
             self._busy = False
             del frame
-        return result
 
     # ---- what was differentiated (the graph's roots) ---------------------------------
     def differentiated(self) -> list[Differentiated]:

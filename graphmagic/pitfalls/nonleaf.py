@@ -1,13 +1,14 @@
 """``nonleaf-grad``: PyTorch's warning about reading ``.grad`` of a non-leaf, made precise.
 
-For the cell only: one ``always`` filter that matches just that message (so Python's
-once-per-location registry cannot hide a repeat), and a hook on
+For the cell only: one ``always`` filter for that message read in the cells' code (so
+Python's once-per-location registry cannot hide a repeat), and a hook on
 ``warnings._showwarnmsg`` (``hooks.py``) that turns the warning into a finding naming the
 tensor (from the instruction's source position and the frame's variables at that moment)
 and keeps graphmagic's own ``AutogradPitfall`` warnings off stderr. Everything else is shown
 as before, through the user's ``showwarning``. The user's own filters still decide torch's
-warning (found by skipping our entry): ``error`` raises it as in a plain cell, ``ignore``
-hides it. After the cell the filter list is the user's again (with the cell's own changes),
+warning: our filter asks them first (``_applies``, while Python chooses a filter), and
+where they make it an error it steps aside, so torch raises it at the cell's line from no
+frame of ours, as in a plain cell (the finding is noted as ``raised``); ``ignore`` hides it. After the cell the filter list is the user's again (with the cell's own changes),
 the once-per-location marks set aside are put back, and the hook passes straight through.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ class WarningInterceptor:
         self.loc = locator
         self.catch_nonleaf = catch_nonleaf
         self.active = False
-        self.entry = ("always", NONLEAF, UserWarning, None, 0)
+        self.entry: tuple | None = None   # our warning filter (hooks.take_filter)
         self._exprs: dict[tuple, tuple[str, str]] = {}  # (code, lasti) -> (variable, grad_fn)
         self._busy = False
 
@@ -45,7 +46,7 @@ class WarningInterceptor:
         stack.callback(self.uninstall)
         if self.catch_nonleaf:
             stack.callback(self._restore_shown, self._forget_shown())
-            take_filter(stack, self.entry)
+            self.entry = take_filter(stack, "always", UserWarning, self._applies)
 
     def uninstall(self) -> None:
         self.active = False
@@ -79,29 +80,39 @@ class WarningInterceptor:
             return _shown_by() == self._shown_by
         if self.catch_nonleaf and not self._busy and isinstance(category, type) \
                 and issubclass(category, UserWarning) and NONLEAF.match(str(message)):
-            return self._nonleaf(message, category, msg.filename, msg.lineno)
+            return self._nonleaf(msg.filename, msg.lineno)
         return False
 
-    def _nonleaf(self, message, category, filename, lineno) -> bool:
-        """Handle torch's warning; False: not cell code, let it through as before."""
-        __tracebackhide__ = True  # noqa: F841
-        action = filter_action(category, str(message), filename, lineno, skip=self.entry)
-        if not self.loc.is_cell(filename):
-            if action == "ignore":
-                return True
-            if action == "error":
-                raise message if isinstance(message, Warning) else category(message)
+    def _applies(self, text: str) -> bool:
+        """Whether our filter takes this warning (Python is choosing its filter): torch's
+        warning read in the cells' code, unless the user's filters make it an error (then
+        it is raised by them, as in a plain cell, and noted here)."""
+        if self._busy or not NONLEAF.match(text):
             return False
-        if action == "error":  # the user's own filter: raise it as a plain cell would
-            self._record(filename, lineno, when="raised")
-            raise message if isinstance(message, Warning) else category(message)
+        frame = sys._getframe(2)  # 0: here, 1: FilterMessage.match, 2: the code that warned
+        while frame is not None and frame.f_code.co_filename == warnings.__file__:
+            frame = frame.f_back  # Python's own warnings module, where the C one is missing
+        if frame is None or not self.loc.is_cell(frame.f_code.co_filename):
+            return False   # not the cells' code: the user's filters alone decide
+        module = frame.f_globals.get("__name__")
+        action = filter_action(UserWarning, text, None, frame.f_lineno, skip=self.entry,
+                               module=module if isinstance(module, str) else "<string>")
+        if action != "error":
+            return True
+        self._record(frame.f_code.co_filename, frame.f_lineno, when="raised", frame=frame)
+        return False
+
+    def _nonleaf(self, filename, lineno) -> bool:
+        """Torch's warning, taken by our filter (or shown by one of the user's)."""
+        if not self.loc.is_cell(filename):
+            return False  # shown by a filter of the user's: as in a plain cell
         self._record(filename, lineno, when="now")
         return True  # shown in the report (or, under the user's ignore, nowhere)
 
-    def _record(self, filename, lineno, when: str) -> None:
+    def _record(self, filename, lineno, when: str, frame=None) -> None:
         self._busy = True
         try:
-            variable, grad_fn = self._which(filename, lineno)
+            variable, grad_fn = self._which(filename, lineno, frame)
         finally:
             self._busy = False
         if self.sink.repeat("nonleaf-grad", filename, lineno, variable):
@@ -114,9 +125,11 @@ class WarningInterceptor:
             what, fix = t("pitfalls.nonleaf.message_anon"), t("pitfalls.nonleaf.fix_anon")
         self.sink.add("nonleaf-grad", variable, filename, lineno, what, fix, when=when)
 
-    def _which(self, filename: str, lineno: int) -> tuple[str, str]:
-        """The tensor whose ``.grad`` is being read: the expression and its grad_fn."""
-        frame = sys._getframe(2)
+    def _which(self, filename: str, lineno: int, frame=None) -> tuple[str, str]:
+        """The tensor whose ``.grad`` is being read (in ``frame``, else the first frame up
+        the stack at ``filename:lineno``): the expression and its grad_fn."""
+        if frame is None:
+            frame = sys._getframe(2)
         while frame is not None and not (frame.f_code.co_filename == filename
                                          and frame.f_lineno == lineno):
             frame = frame.f_back

@@ -25,12 +25,14 @@ MARK = "_graphmagic_finding"
 
 
 def filter_action(category: type[Warning], text: str, filename: str | None, lineno: int,
-                  skip: object = None) -> str:
+                  skip: object = None, module: str | None = None) -> str:
     """The action ``warnings`` would take for this warning (first matching filter,
-    leaving out the entry ``skip``)."""
-    module = filename or "<unknown>"
-    if module[-3:].lower() == ".py":
-        module = module[:-3]
+    leaving out the entry ``skip``); ``module`` defaults to the one Python makes of
+    ``filename``, and lineno 0 matches only filters for any line."""
+    if module is None:
+        module = filename or "<unknown>"
+        if module[-3:].lower() == ".py":
+            module = module[:-3]
     for entry in list(warnings.filters):
         if entry is skip:
             continue

@@ -577,27 +577,7 @@ ORDINARY = [
 ]
 
 # ---- what differs today (issue 9): one line per case; remove a line once it is fixed --------
-KNOWN = {
-    "captured-autograd-backward":
-        "a captured torch.autograd.backward is graphmagic's trampoline: a later plain cell's "
-        "backward error gains '[... skipping hidden 1 frame]' (no hook point without a frame)",
-    "from-import-backward-and-grad":
-        "`from torch.autograd import backward` in a cell binds the trampoline: a later plain "
-        "cell's backward error gains '[... skipping hidden 1 frame]'",
-    "captured-custom-tb":
-        "restoring the captured (custom_exceptions, CustomTB) installs graphmagic's handler for "
-        "good: custom_exceptions (Exception,)",
-    "custom-exc-handler-raises":
-        "the user's failing handler, called through graphmagic's, is shown with the cell's first "
-        "line as IPython's run_line_magic call (IPython's own traceback of the chained handler "
-        "error)",
-    "simplefilter-error-nonleaf-grad":
-        "the UserWarning raised as error shows graphmagic frames and a hidden frame "
-        "(pitfalls/nonleaf.py raises it from the warning hook)",
-    "error-through-backward":
-        "the backward error of a %%autograd cell gains '[... skipping hidden 1 frame]' "
-        "(graphmagic's trampoline between Tensor.backward and the engine)",
-}
+KNOWN: dict[str, str] = {}
 
 CASES: list[Case] = [
     replace(c, known=KNOWN.get(c.name)) for c in

@@ -25,7 +25,9 @@ What is recorded after every cell (``record_cell``), then compared (``difference
   of graphmagic's own files shows, and IPython's "[... skipping hidden N frame]" lines.
   Text is normalised only for what differs by construction: the cell's file name
   (``<ipython-input-N-HASH>`` carries a hash of the source), its line numbers (the magic
-  line is line 1, so a body line is one further down) and memory addresses.
+  line is line 1, so a body line is one further down; a traceback printed as text shows
+  that line 1 as the ``run_line_magic`` call IPython runs for it, which is left out) and
+  memory addresses.
 - ``displays``: what went through the display publisher (a ``CapturingDisplayPublisher``),
   except graphmagic's report. THE REPORT IS THE ONE DOCUMENTED DIFFERENCE: a bundle with
   graphmagic's JSON mime type is taken out of the displays and checked on its own: exactly
@@ -87,6 +89,7 @@ SHELL_NAMES = ("__builtins__", "__name__", "In", "Out", "get_ipython", "exit", "
 CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>(:|\", line |, line )(\d+)")
 CELL_IN = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+SOURCE_LINE = re.compile(r"^(-*> |\s+)(\d+)( .*)?$")   # a traceback's numbered source line
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -351,10 +354,32 @@ def normalise(text: str, offsets: dict[int, int]) -> str:
     def line(number: str, lineno: str) -> int:
         return int(lineno) - offsets.get(int(number), 0)
 
-    text = ANSI.sub("", text)
+    text = _source_lines(ANSI.sub("", text), offsets)
     text = CELL_FILE.sub(lambda m: f"<cell {m.group(1)}>{m.group(2)}{line(m.group(1), m.group(3))}", text)
     text = CELL_IN.sub(lambda m: f"Cell In[{m.group(1)}], line {line(m.group(1), m.group(2))}", text)
     return ADDRESS.sub("0x?", text)
+
+
+def _source_lines(text: str, offsets: dict[int, int]) -> str:
+    """The source lines a traceback shows under ``Cell In[n], line k``, numbered as in the
+    plain cell; the magic line (line 1, shown as the ``run_line_magic`` call it runs, as
+    IPython shows every line magic) is left out."""
+    out, offset = [], 0
+    for row in text.split("\n"):
+        header = CELL_IN.search(row)
+        if header:
+            offset = offsets.get(int(header.group(1)), 0)
+        elif not row.strip():
+            offset = 0
+        elif offset:
+            source = SOURCE_LINE.match(row)
+            if source:
+                number = int(source.group(2)) - offset
+                if number < 1:
+                    continue
+                row = f"{source.group(1)}{number}{source.group(3) or ''}"
+        out.append(row)
+    return "\n".join(out)
 
 
 def safe_repr(value) -> str:

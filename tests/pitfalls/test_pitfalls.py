@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from support import run
-from support import cell, kinds, only
+from support import autograd, cell, kinds, only
 
 from graphmagic import AutogradPitfall
 from graphmagic.pitfalls.nonleaf import NONLEAF_TEXT
@@ -280,3 +280,18 @@ def test_reads_in_f_strings_getattr_and_comprehensions(ip):
     _, report = cell(ip, "h = torch.ones(1, requires_grad=True) * 2\nprint(f'grad: {h.grad}')\n"
                          "print(getattr(h, 'grad'))\nvals = [t.grad for t in [h]]")
     assert kinds(report) == [("nonleaf-grad", "h", 3), ("nonleaf-grad", "h", 4), ("nonleaf-grad", "t", 5)]
+
+
+def test_a_torch_without_the_engine_hook_is_watched_through_trampolines(ip, monkeypatch):
+    from graphmagic.pitfalls import backward
+
+    monkeypatch.setattr(backward, "ENGINE_HOOK", False)
+    original = torch.autograd.backward, torch.autograd.grad
+    result, report = autograd(ip, "w = torch.ones(2, requires_grad=True)\n"
+                                  "seen = torch.autograd.backward, torch.autograd.grad\n"
+                                  "(w * 3).sum().backward()\n(w * 3).sum().backward()\n"
+                                  "g, = torch.autograd.grad((w * w).sum(), [w])")
+    assert result.error_in_exec is None
+    assert ip.user_ns["seen"] != original and (torch.autograd.backward, torch.autograd.grad) == original
+    assert kinds(report) == [("grad-accumulated", "w", 5)]
+    assert {"(w * 3).sum()", "(w * w).sum()"} <= set(report.to_json()["graph"]["roots"])
