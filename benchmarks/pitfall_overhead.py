@@ -4,7 +4,7 @@ Runs the same cell, interleaved, as a plain cell, under ``%%autograd --no-warn a
 (every probe but the pitfall checks) and under ``%%autograd`` (all of them), and prints
 the median times side by side with their ratios. Also times a cell that reads a
 non-leaf ``.grad`` 1,000 times (the interception's worst case), and, free of the loop's
-noise, what one backward pass costs in the cell's routing (the trampoline) and in the
+noise, what one backward pass costs in the cell's routing (the engine hook) and in the
 watch's work (``per_pass``), on this loop's net and on ``benchmarks/overhead.py``'s.
 
     .venv/bin/python benchmarks/pitfall_overhead.py [--repeats 7] [--device cuda]
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import linecache
 import statistics
 import time
 import timeit
@@ -53,18 +54,22 @@ def timed(ip, cell: str) -> float:
 
 def per_pass(ip, model, data, target) -> dict[str, float]:
     """Microseconds per backward pass, side by side on the path ``loss.backward()`` takes in
-    a cell (Tensor.backward -> trampoline -> handler -> torch's backward, here a stand-in
-    that only bumps the grads' versions as an accumulation does):
+    a cell (Tensor.backward -> torch.autograd.backward -> torch's ``_engine_run_backward``,
+    which calls the cell's handler before and after the engine; the engine here is a
+    stand-in that only bumps the grads' versions as an accumulation does):
 
-    - ``trampoline``: hooks.py's trampoline with no handler, against torch's backward
-      called directly (the call layer the cell's routing adds, before any work);
-    - ``a handler that only passes through``: what calling any handler costs (included in
-      the handler figures below);
+    - ``engine hook``: ``hooks.take_engine`` with a handler that does nothing, against
+      torch's path with no hook (the routing a cell adds, before any work);
     - ``handler, grads None``: the watch's work when every leaf's .grad is None before the
       pass (``opt.zero_grad()``), the model's leaves learnt, the root recorded for the graph;
     - ``handler, grads kept``: the same with .grad zeroed in place before each pass
       (``zero_grad(set_to_none=False)``, ``p.grad.zero_()``; the zeroing runs in both).
     """
+    import contextlib
+
+    from torch.autograd import graph
+
+    from graphmagic.code.frames import Locator
     from graphmagic.pitfalls import hooks
     from graphmagic.pitfalls.backward import BackwardWatch
     from graphmagic.pitfalls.state import PitfallState
@@ -74,8 +79,9 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
     ctx = types.SimpleNamespace(source=types.SimpleNamespace(filename=filename, text="", tree=None),
                                 shell=ip, cell="In[0]", namespace=ip.user_ns, options=opts,
                                 code=types.SimpleNamespace(assigned={}, backward_calls=[]),
-                                facts_of=lambda name: types.SimpleNamespace(backward_calls=[]))
-    locator = types.SimpleNamespace(filename=filename, cells={}, cell=lambda name: "In[0]")
+                                facts_of=lambda name: types.SimpleNamespace(backward_calls=[]),
+                                problems=[])
+    locator = Locator(ctx)
     params = [p for p in model.parameters()]
 
     def bump(*args, **kwargs):
@@ -83,8 +89,9 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
             if p.grad is not None:
                 p.grad.add_(0)
 
-    cell_code = compile("def step(loss, grads):\n    for g in grads:\n        g.zero_()\n"
-                        "    loss.backward()\n", filename, "exec")
+    source = "def step(loss, grads):\n    for g in grads:\n        g.zero_()\n    loss.backward()\n"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    cell_code = compile(source, filename, "exec")
     space: dict = {}
     exec(cell_code, space)
     grads: list = []
@@ -92,13 +99,14 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
     loss = torch.nn.functional.mse_loss(model(data), target)
     number = 20000
 
-    def timed(handler, original) -> float:
-        torch.autograd.backward = original if handler is _DIRECT else hooks.backward
-        hooks._originals["backward"] = original
-        hooks.ACTIVE.backward = None if handler is _DIRECT else handler
-        return min(timeit.repeat(lambda: step(loss), number=number, repeat=1, timer=time.thread_time))
+    def timed(handler) -> float:
+        with contextlib.ExitStack() as stack:
+            if handler is not _DIRECT:
+                hooks.take_engine(stack, handler)
+            return min(timeit.repeat(lambda: step(loss), number=number, repeat=1, timer=time.thread_time))
 
-    saved = torch.autograd.backward, hooks.ACTIVE.backward, hooks._originals["backward"]
+    engine = graph.Variable
+    graph.Variable = types.SimpleNamespace(_execution_engine=types.SimpleNamespace(run_backward=bump))
     out = {}
     try:
         for state_name, kept in (("grads None", False), ("grads kept", True)):
@@ -108,32 +116,32 @@ def per_pass(ip, model, data, target) -> dict[str, float]:
             watch = BackwardWatch(ctx, None, locator, PitfallState(), True)
             watch._learn([loss])
             watch.calls = 2  # the next pass is no power of two: no graph walk
-            variants = {"direct": _DIRECT, "routed": None, "passthrough": _passthrough,
-                        "watched": watch.handler("backward")}
+            variants = {"direct": _DIRECT, "hooked": _nothing, "watched": watch.on_pass}
             for handler in variants.values():   # warm up (the site's first pass captures)
-                timed(handler, bump)
+                timed(handler)
             best = {name: float("inf") for name in variants}
             for _ in range(7):   # interleaved rounds: the machine may be shared
                 for name, handler in variants.items():
-                    best[name] = min(best[name], timed(handler, bump))
+                    best[name] = min(best[name], timed(handler))
             if not kept:
-                out["trampoline"] = (best["routed"] - best["direct"]) / number * 1e6
-                out["a handler that only passes through"] = (best["passthrough"] - best["routed"]) / number * 1e6
-            out[f"handler, {state_name}"] = (best["watched"] - best["routed"]) / number * 1e6
+                out["engine hook"] = (best["hooked"] - best["direct"]) / number * 1e6
+            out[f"handler, {state_name}"] = (best["watched"] - best["hooked"]) / number * 1e6
             out["leaves"] = len(watch.known)
+            if ctx.problems:
+                raise SystemExit(f"the watch failed: {ctx.problems}")
     finally:
-        torch.autograd.backward, hooks.ACTIVE.backward, hooks._originals["backward"] = saved
+        graph.Variable = engine
         for p in params:
             p.grad = None
     return out
 
 
-_DIRECT = object()   # per_pass: torch's backward called without the trampoline
+_DIRECT = object()   # per_pass: torch's path with no hook
 
 
-def _passthrough(original, args, kwargs):
-    """The least a handler can do: what calling one costs (hooks.py's calling convention)."""
-    return original(*args, **kwargs)
+def _nothing(tensors):
+    """The least a handler can do: what routing a pass to one costs."""
+    return None
 
 
 def main() -> None:

@@ -64,6 +64,8 @@ _GRAD = attrgetter("grad")
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 _TORCH = os.path.dirname(torch.__file__) + os.sep   # as code objects name their files
 _TENSOR_BACKWARD = torch.Tensor.backward.__code__
+_BACKWARD = torch.autograd.backward.__code__
+_ENGINE = getattr(getattr(torch.autograd.graph, "_engine_run_backward", None), "__code__", None)
 # where torch.autograd.backward/grad and grad's batched vjp live (compiled file names)
 _ENTRY_FILES = frozenset(m.__file__ for m in (torch.autograd, torch._vmap_internals))
 NAMES_SHOWN = 4     # tensors named in a grouped finding
@@ -90,6 +92,38 @@ def _dead():
 
 
 _DEAD = _dead
+
+
+def _engine_retain(engine) -> bool:
+    """``retain_graph`` as torch's engine entry was given it (``backward``/``grad`` have
+    made it ``create_graph`` when it was None)."""
+    args = engine.f_locals["args"]
+    return bool(args[1]) if len(args) > 1 else False
+
+
+def _written_retain(call: str | None) -> bool | None:
+    """``retain_graph`` of a ``tensor.backward(...)`` call as written: True or False where
+    the call says (or leaves it to its default), None where only the run can tell."""
+    try:
+        node = ast.parse((call or "").strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args) \
+            or any(k.arg is None for k in node.keywords):
+        return None
+    given = dict(zip(("gradient", "retain_graph", "create_graph"), node.args))
+    given.update((k.arg, k.value) for k in node.keywords)
+    values = []
+    for name, default in (("retain_graph", None), ("create_graph", False)):
+        value = given.get(name)
+        if value is None:
+            values.append(default)
+        elif isinstance(value, ast.Constant) and value.value in (True, False, None):
+            values.append(value.value)
+        else:
+            return None   # a variable: only the run can tell
+    retain, create = values
+    return bool(create) if retain is None else bool(retain)
 
 
 class Differentiated:
@@ -121,7 +155,7 @@ class BackwardWatch:
         self.accumulate = accumulate
         self.record_roots = bool(getattr(ctx.options, "show_graph", False))
         self._files = (locator.filename, locator.cells)   # the cells' code: where a pass comes from
-        self._at: dict[tuple, list] = {}   # (code, instruction) -> [(file, line), its entry]
+        self._at: dict[tuple, list] = {}   # (id(code), instruction) -> a call site (_slot)
         self.calls = 0                    # this cell's passes (watched for grad-accumulated)
         self.base = 0                     # the shell's passes before this cell
         self.known: list[tuple[weakref.ref, GradRecord]] = []  # leaves learnt in this cell
@@ -161,16 +195,83 @@ class BackwardWatch:
         self._owners = None
         self._pass, self._busy = None, False
 
-    def on_pass(self, engine):
-        """Before a pass (``engine``: the frame of torch's ``_engine_run_backward``, see
-        ``hooks.py``): what to call after it, or None when the pass is not the cell's."""
+    DEPTH = 5   # frames from on_pass up to the caller of Tensor.backward (see on_pass)
+
+    def on_pass(self, tensors: tuple):
+        """Before a pass (``hooks.register_pass``, called by torch's ``_engine_run_backward``
+        with the tensors it differentiates): what to call after it, or None when the pass is
+        not the cell's.
+
+        The stack: 0 here, 1 ``register_pass``, 2 the engine entry, 3 ``torch.autograd.
+        backward`` or ``grad``, 4 ``Tensor.backward``, 5 its caller. Frames are read by depth
+        (Python makes an object of each frame read, which costs on its return): at a call site
+        already known to be a ``.backward()`` call, frame 5 alone."""
         if self._busy:  # a pass inside a pass (reentrant checkpointing): not the cell's
             return None
-        local = engine.f_locals
-        args, kwargs = local["args"], local["kwargs"]
-        retain = args[1] if len(args) > 1 else kwargs.get("retain_graph", False)
-        return self._start(local["t_outputs"], retain, kwargs.get("accumulate_grad", False),
-                           engine.f_back)
+        try:
+            try:
+                frame = sys._getframe(self.DEPTH)
+            except ValueError:   # a stack that shallow holds no cell
+                return self._first_look(tensors)
+            slot = self._at.get((id(frame.f_code), frame.f_lasti))
+            if slot is None or not slot[2]:
+                del frame
+                return self._first_look(tensors)
+            retain = slot[3]
+            if retain is None:   # as written, only the run tells: read what the engine was given
+                retain = _engine_retain(sys._getframe(self.DEPTH - 3))
+        except Exception as err:  # never in the user's way: the report says what we missed
+            self.ctx.problems.append(f"pitfalls: a backward pass was not watched: {err!r}")
+            return None
+        return self._start(tensors, retain, True, frame, slot)
+
+    def _first_look(self, tensors: tuple):
+        """``on_pass`` the long way: every frame from the engine entry up to the cell."""
+        engine = sys._getframe(3)   # 0 here, 1 on_pass, 2 register_pass, 3 the engine entry
+        while engine.f_code is not _ENGINE:   # (deeper where something wraps ours)
+            engine = engine.f_back
+        caller = engine.f_back      # torch.autograd.backward or grad (or grad's batched vjp)
+        accumulates = caller.f_code is _BACKWARD
+        via_tensor = caller.f_back is not None and caller.f_back.f_code is _TENSOR_BACKWARD
+        retain = _engine_retain(engine)
+        frame = self._cell_frame(caller)
+        if frame is None:
+            return None
+        slot = self._slot(frame)
+        if slot[2] is None:   # frame 5 of on_pass: its fast path from now on
+            slot[2] = via_tensor and caller.f_back.f_back is frame
+            slot[3] = _written_retain(self.loc.expr_at(frame)) if slot[2] else None
+        return self._start(tensors, retain, accumulates, frame, slot)
+
+    def _cell_frame(self, frame):
+        """The cell's frame that made this pass (``frame``: the first one above the engine
+        entry); None for torch's own pass (``torch.compile`` tracing its backward graph)."""
+        filename, cells = self._files
+        # torch.autograd.backward/grad (and grad's batched vjp), Tensor.backward: the cell,
+        # or a function it called, called them
+        while frame is not None and (frame.f_code.co_filename in _ENTRY_FILES
+                                     or frame.f_code is _TENSOR_BACKWARD):
+            frame = frame.f_back
+        while frame is not None:
+            code_file = frame.f_code.co_filename
+            if code_file == filename or code_file in cells:
+                return frame
+            if code_file.startswith(_TORCH):
+                return None
+            frame = frame.f_back
+        return None
+
+    def _slot(self, frame) -> list:
+        """``[site, its latest Differentiated, called through Tensor.backward, retain_graph
+        as written (None: only the run tells), the code (which keeps its id)]`` of a call
+        site, found by the code's id and instruction: hashing a code object costs more, and
+        f_lineno decodes the line table each time."""
+        code = frame.f_code
+        where = (id(code), frame.f_lasti)
+        slot = self._at.get(where)
+        if slot is None:
+            slot = self._at[where] = [(code.co_filename, frame.f_lineno), None, None, None, code]
+        return slot
 
     @skipped_by_warnings  # it stands between Tensor.backward and the engine (hooks.py)
     def _watched(self, which: str, original, args: tuple, kwargs: dict):
@@ -184,37 +285,20 @@ class BackwardWatch:
         if retain is None:
             retain = args[at + 1] if len(args) > at + 1 else kwargs.get("create_graph", False)
         tensors = args[0] if args else kwargs.get("tensors" if which == "backward" else "outputs")
-        after = self._start(tuple(roots_of(tensors)), retain, which == "backward", sys._getframe(2))
+        frame = self._cell_frame(sys._getframe(2))
+        after = self._start(tuple(roots_of(tensors)), retain, which == "backward", frame,
+                            self._slot(frame)) if frame is not None else None
+        del frame
         try:
             return original(*args, **kwargs)
         finally:
             if after is not None:
                 after()
 
-    def _start(self, tensors: tuple, retain: bool, accumulates: bool, frame):
-        """Note a pass of the cell's before it runs (``frame``: the first one above torch's
-        engine entry); returns ``self._end_pass`` or None."""
-        filename, cells = self._files
-        # torch.autograd.backward/grad (and grad's batched vjp), Tensor.backward: the cell,
-        # or a function it called, called them
-        while frame is not None and (frame.f_code.co_filename in _ENTRY_FILES
-                                     or frame.f_code is _TENSOR_BACKWARD):
-            frame = frame.f_back
-        while frame is not None:
-            code_file = frame.f_code.co_filename
-            if code_file == filename or code_file in cells:
-                break
-            if code_file.startswith(_TORCH):   # torch's own pass (torch.compile tracing
-                return None                    # its backward graph): not the cell's
-            frame = frame.f_back
-        if frame is not None:
-            where = (frame.f_code, frame.f_lasti)   # f_lineno decodes the line table each time
-            slot = self._at.get(where)
-            if slot is None:
-                slot = self._at[where] = [(code_file, frame.f_lineno), None]
-            site = slot[0]
-        else:
-            site = slot = None
+    def _start(self, tensors: tuple, retain: bool, accumulates: bool, frame, slot: list):
+        """Note a pass of the cell's (made at ``frame``, the site ``slot``) before it runs;
+        returns ``self._end_pass``."""
+        site = slot[0]
         self._busy = True
         try:
             before = None
@@ -230,7 +314,7 @@ class BackwardWatch:
             self._busy = False
             self.ctx.problems.append(f"pitfalls: a backward pass was not watched: {err!r}")
             return None
-        self._pass = (before, site, slot, frame, tensors, bool(retain), sys.exc_info()[1])
+        self._pass = (before, site, slot, frame, tensors, bool(retain), sys.exception())
         return self._end_pass
 
     def _end_pass(self) -> None:
@@ -239,20 +323,20 @@ class BackwardWatch:
         before, site, slot, frame, tensors, retain, outer = self._pass
         self._pass = None
         try:
-            if sys.exc_info()[1] is not outer:   # the pass raised: it is on its way out
+            if sys.exception() is not outer:   # the pass raised: it is on its way out
                 return
             if before is not None:
                 self._looked(self._after, before, site)
             if not retain:
                 self.last_freed = site
-            entry = slot[1] if slot is not None else None
+            entry = slot[1]
             root = tensors[0] if len(tensors) == 1 else None
             if entry is not None and entry.passes + 1 != entry.next_capture \
                     and is_tensor(root):   # the common case, kept short
                 entry.passes += 1
                 entry.ref = weakref.ref(root)
                 entry.retained = retain
-            elif site is not None:
+            else:
                 roots = [root] if is_tensor(root) else roots_of(tensors)
                 self._record(roots, site, frame, retain)
                 slot[1] = self.sites.get(site)

@@ -23,8 +23,8 @@ without the magic.
 """
 from __future__ import annotations
 
+import itertools
 import logging
-import sys
 import warnings
 
 import torch
@@ -33,7 +33,7 @@ from torch.autograd import graph as _graph
 
 class _Slots:
     showwarnmsg = None   # handler(msg) -> True when it showed (or kept) the warning itself
-    engine = None        # handler(engine frame) -> what to call after the pass, or None
+    engine = None        # handler(tensors) -> what to call after the pass, or None
     filter = None        # handler(text) -> whether the cell's warning filter applies
     backward = None      # (without the engine hook) handler(original, args, kwargs)
     grad = None
@@ -93,7 +93,7 @@ _TRAMPOLINES = {"backward": backward, "grad": grad}
 
 def _has_engine_hook() -> bool:
     """Whether this torch's ``_engine_run_backward`` reads the two globals ``take_engine``
-    sets, with the locals ``on_pass`` handlers read."""
+    sets, with the locals a handler may read (``backward._engine_retain``)."""
     code = getattr(getattr(_graph, "_engine_run_backward", None), "__code__", None)
     return code is not None and {"log", "_register_logging_hooks_on_whole_graph"} <= set(code.co_names) \
         and code.co_varnames[:3] == ("t_outputs", "args", "kwargs") \
@@ -108,13 +108,11 @@ _engine = {"log": getattr(_graph, "log", None),
 class _EngineLog:
     """``torch.autograd.graph.log`` during a cell: it tells ``_engine_run_backward`` to attach
     its logging hooks (``register_pass`` is ours) and is torch's logger for all else."""
-    __slots__ = ("_real",)
+    __slots__ = ("_real", "getEffectiveLevel")
 
     def __init__(self, real) -> None:
         self._real = real
-
-    def getEffectiveLevel(self) -> int:  # noqa: N802 (logging's name)
-        return logging.DEBUG if ACTIVE.engine is not None else self._real.getEffectiveLevel()
+        self.getEffectiveLevel = itertools.repeat(logging.DEBUG).__next__  # no Python frame
 
     def __getattr__(self, name: str):
         return getattr(self._real, name)
@@ -128,9 +126,9 @@ def register_pass(t_outputs):
     """Called by ``_engine_run_backward`` before the engine runs; what it returns is called
     after. Torch's own logging hooks are attached too when its logger is at DEBUG."""
     handler = ACTIVE.engine
-    after = handler(sys._getframe(1)) if handler is not None else None
+    after = handler(t_outputs) if handler is not None else None
     real_log = _engine["log"]
-    if real_log is not None and real_log.getEffectiveLevel() <= logging.DEBUG:
+    if real_log is not None and real_log.isEnabledFor(logging.DEBUG):  # (cached by logging)
         theirs = _engine["register"](t_outputs)
         if after is None:
             return theirs

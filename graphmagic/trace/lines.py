@@ -28,7 +28,11 @@ from . import allocations
 from ..code.sites import LineRef, root_of
 from ..tensors.info import is_tensor, reading
 
-DRAIN_NS = 2_000_000_000     # hand events from the profiler to Python every 2 s
+# The profiler hands its events over only when stopped (``drain``), in one call that cannot
+# be interrupted and costs a few microseconds per event: drains come at least every
+# DRAIN_MAX_NS and, where events come fast, often enough that one takes about DRAIN_AIM_NS
+# (a Ctrl-C waits for at most one drain, so its latency stays near 0.1 s).
+DRAIN_MIN_NS, DRAIN_MAX_NS, DRAIN_AIM_NS = 10_000_000, 100_000_000, 40_000_000
 MAX_WATCHED = 64
 BIG_STORAGE = 1 << 20
 MAX_BIG = 8
@@ -203,7 +207,7 @@ class LineTrace:
         agg = self.agg = Aggregate(current=first)
         active = self._active
         tn = time.time_ns
-        last_drain = [tn()]
+        last_drain = [tn(), DRAIN_MAX_NS]   # when, and the interval until the next one
         off = reading  # tensor facts without a subclass's __torch_function__
 
         def hit(table, names, key):
@@ -237,9 +241,11 @@ class LineTrace:
                         b[3] = True
                         synth.append((now, -b[1], None, b[2]))
                 timeline.append((now, new_key))
-                if now - last_drain[0] > DRAIN_NS:
+                if now - last_drain[0] > last_drain[1]:
                     drain()
-                    last_drain[0] = tn()
+                    done = tn()
+                    took = max(done - now, 1)  # the next interval: a drain of about DRAIN_AIM_NS
+                    last_drain[:] = done, min(DRAIN_MAX_NS, max(DRAIN_MIN_NS, (now - last_drain[0]) * DRAIN_AIM_NS // took))
 
         def drain(final=False):
             events = self.recorder.stop() if final else self.recorder.drain()

@@ -509,6 +509,9 @@ INTERRUPTS = [
     case("sigint-in-body-trace", "interrupt",
          under("for _ in range(300):\n    time.sleep(0.01)\nprint('body finished')",
                line="%%autograd --trace", interrupt="body")),
+    case("sigint-in-allocating-loop-trace", "interrupt",   # --trace's profiler records each
+         under("x = torch.ones(10)\nfor _ in range(10**7):\n    z = x * 2\nprint('body finished')",
+               line="%%autograd --trace", interrupt="body")),
     case("sigint-in-start-snapshot", "interrupt", plain(BIG),
          under("time.sleep(3)\nprint('body finished')", interrupt="start")),
     case("sigint-in-end-of-cell", "interrupt", plain(BIG),
