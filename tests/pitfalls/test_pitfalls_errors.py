@@ -2,6 +2,8 @@
 variable, the line and the fix, and the report holds the finding."""
 from __future__ import annotations
 
+import pytest
+
 from support import run
 from support import cell, kinds, only, our_notes
 
@@ -47,6 +49,18 @@ def test_backward_twice_across_cells_names_the_earlier_cell(ip):
     f = only(report, "backward-twice")
     assert (f.variable, f.line) == ("loss", 2)
     assert f"In[{first.execution_count}] line 4" in f.message
+
+
+@pytest.mark.parametrize("call", ["loss.backward(retain_graph=keep)", "loss.backward(None, True)",
+                                  "loss.backward(create_graph=True)", "loss.backward(**{'retain_graph': keep})",
+                                  "torch.autograd.backward(loss, retain_graph=True)"])
+def test_backward_twice_names_the_pass_that_freed_however_retain_graph_is_given(ip, call):
+    # a loop: the site is seen again, and its retain_graph is read as written or from the run
+    exc, report = raised(ip, "w = torch.tensor([2.0], requires_grad=True)\nloss = (w.exp() * 3).sum()\n"
+                             f"keep = True\nfor _ in range(3):\n    {call}\nloss.backward()\nloss.backward()")
+    f = only(report, "backward-twice")
+    assert (f.variable, f.line) == ("loss", 8)
+    assert "line 7" in f.message
 
 
 def test_backward_twice_negative_with_retain_graph(ip):
