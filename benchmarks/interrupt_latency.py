@@ -27,21 +27,12 @@ import time
 
 from IPython.testing.globalipapp import start_ipython
 
-SETUP = """
-import time
-import torch
-torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
-X = torch.randn(64, 32)
-y = torch.randint(0, 10, (64,))
-x = torch.ones(10)
-"""
+import overhead  # this folder's: the model, data and training loop the benchmarks share
+
+SETUP = overhead.SETUP + "import time\nx = torch.ones(10)\n"   # the model, optimizer and data
 BODIES = {
     "allocating loop": "for _ in range(10**8):\n    z = x * 2\n    w = z + 1\n",
-    "training loop": ("for _ in range(10**8):\n    opt.zero_grad()\n"
-                      "    loss = torch.nn.functional.cross_entropy(model(X), y)\n"
-                      "    loss.backward()\n    opt.step()\n"),
+    "training loop": overhead.TRAIN.replace("STEPS", "10**8"),
     "sleeping loop": "for _ in range(10**8):\n    time.sleep(0.01)\n",
 }
 VARIANTS = {"plain": "", "%%autograd": "%%autograd\n", "--trace": "%%autograd --trace\n"}

@@ -332,7 +332,7 @@ class BackwardWatch:
             entry = slot[1]
             root = tensors[0] if len(tensors) == 1 else None
             if entry is not None and entry.passes + 1 != entry.next_capture \
-                    and is_tensor(root):   # the common case, kept short
+                    and type(root) in _PLAIN:   # the common case, kept short
                 entry.passes += 1
                 entry.ref = weakref.ref(root)
                 entry.retained = retain
