@@ -41,11 +41,17 @@ pytestmark = pytest.mark.filterwarnings(  # the interrupt Python drops in __del_
     "ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+def _sigint_main_thread() -> None:
+    """SIGINT to the main thread itself: a process-wide ``os.kill`` may be taken by another
+    thread and reach Python later, after the code under test has moved on."""
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
 class _SignalOnFree:
     """Sends SIGINT from its ``__del__``: Python prints and drops a KeyboardInterrupt there."""
 
     def __del__(self):
-        os.kill(os.getpid(), signal.SIGINT)
+        _sigint_main_thread()
 
 
 def _interrupt(how: str):
@@ -125,7 +131,7 @@ def _signal_when_in(path_part: str, stop: threading.Event) -> None:
         frame = sys._current_frames().get(main)
         while frame is not None:
             if path_part in frame.f_code.co_filename:
-                os.kill(os.getpid(), signal.SIGINT)
+                _sigint_main_thread()
                 return
             frame = frame.f_back
         time.sleep(0.0005)

@@ -344,7 +344,9 @@ class Watcher(threading.Thread):
 
 
 def sigint_self() -> None:
-    os.kill(os.getpid(), signal.SIGINT)
+    """SIGINT to the main thread (a process-wide kill may be taken by another thread and
+    reach Python later)."""
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
 # ---- one cell ---------------------------------------------------------------------------
