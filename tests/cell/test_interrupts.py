@@ -18,8 +18,15 @@ ORIGINALS = {}
 
 @pytest.fixture(autouse=True)
 def _originals():
+    # A shell that starts a job in the background starts it with SIGINT ignored, and Python
+    # then keeps it so: these tests are about Python's own Ctrl-C, so they put it back.
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ORIGINALS.update(backward=torch.autograd.backward, grad=torch.autograd.grad,
                      showwarning=warnings.showwarning, sigint=signal.getsignal(signal.SIGINT))
+    yield
+    signal.signal(signal.SIGINT, inherited)
 
 
 def _magics(ip):
