@@ -58,7 +58,7 @@ SHARED = [
                      "otherwise)."),
     ma.argument("--trace", action=argparse.BooleanOptionalAction, default=None,
                 help="Trace the cell line by line: exact tensor-byte peak and which line "
-                     "allocated or changed what (slower, about 2-2.5x). It installs a "
+                     "allocated or changed what (slower, about 2x). It installs a "
                      "sys.settrace tracer for the cell, so do not combine it with pdb or "
                      "breakpoint() in the same cell."),
     ma.argument("--no-graph", dest="show_graph", action="store_false", default=None,
